@@ -1,0 +1,87 @@
+//! Input corruption for denoising autoencoders, all seeded by the project [`Rng`].
+//!
+//! - Gaussian: $\tilde x = \mathrm{clip}(x + \sigma\epsilon, 0, 1)$, $\epsilon \sim \mathcal N(0, I)$.
+//! - Salt and pepper: each pixel, with probability $p$, becomes 0 or 1 (even odds).
+//! - Masking: each pixel, with probability $p$, becomes 0.
+//!
+//! ```
+//! # fn main() -> vae_core::Result<()> {
+//! use candle_core::{Device, Tensor};
+//! use vae_core::{data::Corruption, rng::Rng};
+//! let x = Tensor::full(0.5f32, (2, 784), &Device::Cpu)?;
+//! let noisy = Corruption::Gaussian { std: 0.5 }.apply(&x, &mut Rng::new(1))?;
+//! assert!(noisy.min_all()?.to_scalar::<f32>()? >= 0.0);
+//! # Ok(()) }
+//! ```
+use crate::error::Result;
+use crate::rng::Rng;
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Corruption {
+    Gaussian { std: f32 },
+    SaltPepper { p: f32 },
+    Mask { p: f32 },
+}
+
+impl Corruption {
+    pub fn apply(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let v = x.flatten_all()?.to_vec1::<f32>()?;
+        let out: Vec<f32> = match *self {
+            Corruption::Gaussian { std } => {
+                let e = rng.normal_vec(v.len());
+                v.iter().zip(e).map(|(&p, e)| (p + std * e).clamp(0.0, 1.0)).collect()
+            }
+            Corruption::SaltPepper { p } => v
+                .iter()
+                .map(|&x| {
+                    let (hit, salt) = (rng.uniform() < p, rng.uniform() < 0.5);
+                    if hit { if salt { 1.0 } else { 0.0 } } else { x }
+                })
+                .collect(),
+            Corruption::Mask { p } => v.iter().map(|&x| if rng.uniform() < p { 0.0 } else { x }).collect(),
+        };
+        Ok(Tensor::from_vec(out, dims, x.device())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn ones() -> Tensor {
+        Tensor::full(0.5f32, (50, 200), &Device::Cpu).unwrap()
+    }
+    fn vals(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn gaussian_noise_has_the_right_spread_and_is_clipped() {
+        let v = vals(&Corruption::Gaussian { std: 0.1 }.apply(&ones(), &mut Rng::new(0)).unwrap());
+        let sd = (v.iter().map(|x| (x - 0.5).powi(2)).sum::<f32>() / v.len() as f32).sqrt();
+        assert!((sd - 0.1).abs() < 0.005, "{sd}");
+        let v = vals(&Corruption::Gaussian { std: 5.0 }.apply(&ones(), &mut Rng::new(0)).unwrap());
+        assert!(v.iter().all(|&x| (0.0..=1.0).contains(&x)));
+    }
+
+    #[test]
+    fn salt_pepper_and_mask_hit_the_right_fraction() {
+        let v = vals(&Corruption::SaltPepper { p: 0.2 }.apply(&ones(), &mut Rng::new(0)).unwrap());
+        let salt = v.iter().filter(|&&x| x == 1.0).count() as f32 / v.len() as f32;
+        let pepper = v.iter().filter(|&&x| x == 0.0).count() as f32 / v.len() as f32;
+        assert!((salt - 0.1).abs() < 0.01 && (pepper - 0.1).abs() < 0.01, "{salt} {pepper}");
+        let v = vals(&Corruption::Mask { p: 0.3 }.apply(&ones(), &mut Rng::new(0)).unwrap());
+        let masked = v.iter().filter(|&&x| x == 0.0).count() as f32 / v.len() as f32;
+        assert!((masked - 0.3).abs() < 0.01, "{masked}");
+    }
+
+    #[test]
+    fn corruption_is_seeded() {
+        let c = Corruption::SaltPepper { p: 0.5 };
+        assert_eq!(vals(&c.apply(&ones(), &mut Rng::new(4)).unwrap()), vals(&c.apply(&ones(), &mut Rng::new(4)).unwrap()));
+    }
+}
