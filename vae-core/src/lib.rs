@@ -14,3 +14,13 @@ pub mod error;
 pub mod rng;
 
 pub use error::{Error, Result};
+pub mod models;
+pub mod ops;
+pub mod checkpoint;
+pub mod evaluation;
+pub mod losses;
+pub mod objective;
+pub mod perf;
+pub mod training;
+pub mod bench;
+pub mod device;

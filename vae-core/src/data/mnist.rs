@@ -34,7 +34,7 @@ pub const FETCH_COMMAND: &str = "make data";
 pub fn data_root() -> PathBuf {
     match std::env::var_os("VAE_DATA_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("data"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("data"),
     }
 }
 

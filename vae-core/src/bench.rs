@@ -1,0 +1,94 @@
+//! Training-speed benchmark: full epochs of a model on a data set, timing the forward pass
+//! (loss included), the backward pass and the optimiser step separately.
+//!
+//! `vae bench --model mlp-vae --epochs 3 --json` prints one JSON object per epoch; the
+//! PyTorch reference (`bench/pytorch_reference.py`) prints the same fields.
+use crate::data::{batches, Dataset};
+use crate::error::{Error, Result};
+use crate::models::Model;
+use crate::objective::Objective;
+use crate::rng::Rng;
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchEpoch {
+    #[serde(rename = "impl")]
+    pub implementation: &'static str,
+    pub model: String,
+    pub epoch: usize,
+    pub batches: usize,
+    pub batch_size: usize,
+    pub epoch_seconds: f64,
+    pub samples_per_s: f64,
+    pub forward_seconds: f64,
+    pub backward_seconds: f64,
+    pub optimizer_seconds: f64,
+    pub train_loss: f64,
+    pub threads: usize,
+}
+
+/// Trains `model` for `epochs` epochs (each cut at `max_batches` if given) and times each.
+pub fn bench_training(
+    model: &Model,
+    data: &Dataset,
+    batch_size: usize,
+    lr: f64,
+    epochs: usize,
+    max_batches: Option<usize>,
+    mut on_epoch: impl FnMut(&BenchEpoch),
+) -> Result<Vec<BenchEpoch>> {
+    if batch_size == 0 || batch_size > data.train.len() {
+        return Err(Error::config(format!("batch size {batch_size} does not fit a training set of {}", data.train.len())));
+    }
+    crate::perf::tune_allocator();
+    let objective = Objective::default_for(model);
+    let mut opt = AdamW::new(model.params().trainable_vars(), ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() })?;
+    let mut rng = Rng::new(0);
+    let mut out = vec![];
+    for epoch in 1..=epochs {
+        let (mut fwd, mut bwd, mut upd, mut loss_sum, mut n, mut nb) = (0f64, 0f64, 0f64, 0f64, 0usize, 0usize);
+        let mut shuffle = rng.fork();
+        let start = Instant::now();
+        for (b, batch) in batches(&data.train, batch_size, Some(&mut shuffle)).enumerate() {
+            if max_batches.is_some_and(|m| b >= m) {
+                break;
+            }
+            let batch = batch?;
+            let t0 = Instant::now();
+            let labels = model.num_classes().map(|_| &batch.labels);
+            let parts = objective.compute(model, &batch.images, &batch.images, labels, 1.0, true, &mut rng)?;
+            let loss = parts.total.to_scalar::<f32>()? as f64;
+            let t1 = Instant::now();
+            let grads = parts.total.backward()?;
+            let t2 = Instant::now();
+            opt.step(&grads)?;
+            let t3 = Instant::now();
+            fwd += (t1 - t0).as_secs_f64();
+            bwd += (t2 - t1).as_secs_f64();
+            upd += (t3 - t2).as_secs_f64();
+            loss_sum += loss * batch.len() as f64;
+            n += batch.len();
+            nb += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let e = BenchEpoch {
+            implementation: "vae-core",
+            model: model.kind().to_string(),
+            epoch,
+            batches: nb,
+            batch_size,
+            epoch_seconds: secs,
+            samples_per_s: n as f64 / secs,
+            forward_seconds: fwd,
+            backward_seconds: bwd,
+            optimizer_seconds: upd,
+            train_loss: loss_sum / n as f64,
+            threads: candle_core::utils::get_num_threads(),
+        };
+        on_epoch(&e);
+        out.push(e);
+    }
+    Ok(out)
+}

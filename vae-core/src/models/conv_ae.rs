@@ -1,0 +1,98 @@
+//! Convolutional autoencoders: stride-2 convolutions down, transposed convolutions up.
+//!
+//! 28x28 -> conv(k3, s2, p1) -> 14x14 -> conv(k3, s2, p1) -> 7x7 -> dense code;
+//! the decoder mirrors it with transposed convolutions (k3, s2, p1, output padding 1).
+//!
+//! ```
+//! # fn main() -> vae_core::Result<()> {
+//! use candle_core::{Device, Tensor};
+//! use vae_core::models::{ConvAeConfig, Model, ModelConfig};
+//! let model = Model::new(ModelConfig::ConvAe(ConvAeConfig::default()), 0, &Device::Cpu)?;
+//! let x = Tensor::zeros((2, 784), candle_core::DType::F32, &Device::Cpu)?;
+//! assert_eq!(model.reconstruct(&x, None)?.dims(), &[2, 784]);
+//! # Ok(()) }
+//! ```
+use super::layers::{conv2d, conv_transpose2d, linear, Conv2d, ConvTranspose2d};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvAeConfig {
+    /// Channels after the first and second convolution.
+    pub channels: [usize; 2],
+    pub latent: usize,
+}
+
+impl Default for ConvAeConfig {
+    fn default() -> Self {
+        Self { channels: [16, 32], latent: 16 }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ConvEncoder {
+    pub conv1: Conv2d,
+    pub conv2: Conv2d,
+    pub code: Linear,
+}
+
+impl Module for ConvEncoder {
+    /// `[B, 784]` or `[B, 1, 28, 28]` -> code `[B, out]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let b = x.dim(0)?;
+        let x = x.reshape((b, 1, 28, 28))?;
+        let h = self.conv1.forward(&x)?.relu()?;
+        let h = self.conv2.forward(&h)?.relu()?;
+        self.code.forward(&h.flatten_from(1)?)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ConvDecoder {
+    pub fc: Linear,
+    pub deconvs: Vec<ConvTranspose2d>,
+    pub start: (usize, usize, usize),
+}
+
+impl Module for ConvDecoder {
+    /// code `[B, latent]` -> pixel logits `[B, 784]`.
+    fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        let b = z.dim(0)?;
+        let (c, h, w) = self.start;
+        let mut x = self.fc.forward(z)?.relu()?.reshape((b, c, h, w))?;
+        let last = self.deconvs.len() - 1;
+        for (i, d) in self.deconvs.iter().enumerate() {
+            x = d.forward(&x)?;
+            if i < last {
+                x = x.relu()?;
+            }
+        }
+        x.reshape((b, ()))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ConvAutoencoder {
+    pub encoder: ConvEncoder,
+    pub decoder: ConvDecoder,
+}
+
+impl ConvAutoencoder {
+    pub fn new(cfg: &ConvAeConfig, vb: VarBuilder) -> Result<Self> {
+        let [c1, c2] = cfg.channels;
+        let e = vb.pp("encoder");
+        let encoder = ConvEncoder {
+            conv1: conv2d(1, c1, 3, 2, 1, e.pp("conv1"))?,
+            conv2: conv2d(c1, c2, 3, 2, 1, e.pp("conv2"))?,
+            code: linear(c2 * 7 * 7, cfg.latent, e.pp("code"))?,
+        };
+        let d = vb.pp("decoder");
+        let decoder = ConvDecoder {
+            fc: linear(cfg.latent, c2 * 7 * 7, d.pp("fc"))?,
+            deconvs: vec![conv_transpose2d(c2, c1, 3, 2, 1, 1, d.pp("deconv1"))?, conv_transpose2d(c1, 1, 3, 2, 1, 1, d.pp("deconv2"))?],
+            start: (c2, 7, 7),
+        };
+        Ok(Self { encoder, decoder })
+    }
+}

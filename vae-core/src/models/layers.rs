@@ -1,0 +1,216 @@
+//! The building blocks of every model: dense, convolution, transposed convolution and batch
+//! norm layers, initialised as PyTorch does (so the reference tutorials' numbers are
+//! reproducible) from the seeded [`Params`](super::params::Params).
+//!
+//! Shapes follow candle: dense weights are `[out, in]`, convolution weights `[c_out, c_in, k, k]`,
+//! transposed-convolution weights `[c_in, c_out, k, k]`, images `[B, C, H, W]`.
+//!
+//! ```
+//! # fn main() -> vae_core::Result<()> {
+//! use candle_core::{DType, Device, Module, Tensor};
+//! use vae_core::models::{layers, params::Params};
+//! let p = Params::new(0);
+//! let conv = layers::conv2d(1, 4, 3, 2, 1, p.var_builder(DType::F32, &Device::Cpu).pp("c"))?;
+//! let y = conv.forward(&Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu)?)?;
+//! assert_eq!(y.dims(), &[2, 4, 14, 14]);
+//! # Ok(()) }
+//! ```
+use super::params::{fan_in, torch_default};
+use candle_core::{Module, ModuleT, Result, Tensor, Var, D};
+use candle_nn::{Init, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+/// Element-wise non-linearities used between layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Sigmoid,
+    /// max(x, 0.01 x)
+    LeakyRelu,
+}
+
+impl Activation {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Relu => x.relu(),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => candle_nn::ops::sigmoid(x),
+            Activation::LeakyRelu => candle_nn::ops::leaky_relu(x, 0.01),
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::LeakyRelu => "leaky_relu",
+        }
+    }
+}
+
+/// A dense layer `y = x W^T + b` with PyTorch's default initialisation.
+pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+    let init = torch_default(in_dim);
+    let w = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+    let b = vb.get_with_hints(out_dim, "bias", init)?;
+    Ok(Linear::new(w, Some(b)))
+}
+
+/// 2-D convolution with square kernels.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+pub fn conv2d(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, vb: VarBuilder) -> Result<Conv2d> {
+    let shape = [c_out, c_in, k, k];
+    let init = torch_default(fan_in(&shape));
+    Ok(Conv2d { weight: vb.get_with_hints(shape.to_vec(), "weight", init)?, bias: vb.get_with_hints(c_out, "bias", init)?, stride, padding })
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.padding)?;
+        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+}
+
+/// 2-D transposed convolution: output size `(in - 1) * stride - 2 * padding + k + output_padding`.
+#[derive(Clone, Debug)]
+pub struct ConvTranspose2d {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub stride: usize,
+    pub padding: usize,
+    pub output_padding: usize,
+}
+
+pub fn conv_transpose2d(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+    vb: VarBuilder,
+) -> Result<ConvTranspose2d> {
+    let shape = [c_in, c_out, k, k];
+    let init = torch_default(fan_in(&shape));
+    Ok(ConvTranspose2d {
+        weight: vb.get_with_hints(shape.to_vec(), "weight", init)?,
+        bias: vb.get_with_hints(c_out, "bias", init)?,
+        stride,
+        padding,
+        output_padding,
+    })
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = crate::ops::conv_transpose2d(x, &self.weight, self.stride, self.padding, self.output_padding)?;
+        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+}
+
+/// Batch normalisation over the batch axis of `[B, F]` inputs:
+/// $y = \gamma (x - \mu_B) / \sqrt{\sigma^2_B + \epsilon} + \beta$ in training, with running
+/// averages (momentum 0.1) used at evaluation time.
+#[derive(Clone, Debug)]
+pub struct BatchNorm1d {
+    gamma: Tensor,
+    beta: Tensor,
+    running_mean: Var,
+    running_var: Var,
+}
+
+pub fn batch_norm1d(features: usize, vb: VarBuilder) -> Result<BatchNorm1d> {
+    let gamma = vb.get_with_hints(features, "weight", Init::Const(1.0))?;
+    let beta = vb.get_with_hints(features, "bias", Init::Const(0.0))?;
+    // The running statistics live in the parameter store (so checkpoints carry them) but are
+    // excluded from the optimiser by their name.
+    let rm = vb.get_with_hints(features, "running_mean", Init::Const(0.0))?;
+    let rv = vb.get_with_hints(features, "running_var", Init::Const(1.0))?;
+    Ok(BatchNorm1d { gamma, beta, running_mean: Var::from_tensor(&rm)?, running_var: Var::from_tensor(&rv)? })
+}
+
+impl BatchNorm1d {
+    const EPS: f64 = 1e-5;
+    const MOMENTUM: f64 = 0.1;
+}
+
+impl ModuleT for BatchNorm1d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let (mean, var) = if train && x.dim(0)? > 1 {
+            let mean = x.mean_keepdim(0)?;
+            let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?;
+            let n = x.dim(0)? as f64;
+            let m = Self::MOMENTUM;
+            let new_mean = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean.squeeze(0)?.detach() * m)?)?;
+            let unbiased = (var.squeeze(0)?.detach() * (n / (n - 1.0)))?;
+            let new_var = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
+            self.running_mean.set(&new_mean)?;
+            self.running_var.set(&new_var)?;
+            (mean, var)
+        } else {
+            (self.running_mean.as_tensor().unsqueeze(0)?, self.running_var.as_tensor().unsqueeze(0)?)
+        };
+        let xhat = x.broadcast_sub(&mean)?.broadcast_div(&(var + Self::EPS)?.sqrt()?)?;
+        xhat.broadcast_mul(&self.gamma.unsqueeze(0)?)?.broadcast_add(&self.beta.unsqueeze(0)?)
+    }
+}
+
+/// A stack of dense layers with an activation (and optional batch norm) after each one.
+#[derive(Clone, Debug)]
+pub struct DenseStack {
+    layers: Vec<(Linear, Option<BatchNorm1d>)>,
+    activation: Activation,
+}
+
+pub fn dense_stack(in_dim: usize, sizes: &[usize], activation: Activation, batch_norm: bool, vb: VarBuilder) -> Result<DenseStack> {
+    let mut layers = vec![];
+    let mut d = in_dim;
+    for (i, &h) in sizes.iter().enumerate() {
+        let lin = linear(d, h, vb.pp(format!("fc{i}")))?;
+        let bn = if batch_norm { Some(batch_norm1d(h, vb.pp(format!("bn{i}")))?) } else { None };
+        layers.push((lin, bn));
+        d = h;
+    }
+    Ok(DenseStack { layers, activation })
+}
+
+impl DenseStack {
+    pub fn out_dim(&self, in_dim: usize) -> usize {
+        self.layers.last().map(|(l, _)| l.weight().dim(0).unwrap_or(in_dim)).unwrap_or(in_dim)
+    }
+    pub fn layers(&self) -> impl Iterator<Item = &Linear> {
+        self.layers.iter().map(|(l, _)| l)
+    }
+    pub fn has_batch_norm(&self) -> bool {
+        self.layers.iter().any(|(_, b)| b.is_some())
+    }
+}
+
+impl ModuleT for DenseStack {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = x.clone();
+        for (lin, bn) in &self.layers {
+            h = lin.forward(&h)?;
+            if let Some(bn) = bn {
+                h = bn.forward_t(&h, train)?;
+            }
+            h = self.activation.apply(&h)?;
+        }
+        Ok(h)
+    }
+}
+
+/// Concatenates a one-hot encoding of `labels` (`[B]` u32) to `x` (`[B, F]`), for conditional models.
+pub fn concat_one_hot(x: &Tensor, labels: &Tensor, classes: usize) -> Result<Tensor> {
+    let oh = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
+    Tensor::cat(&[x, &oh], D::Minus1)
+}

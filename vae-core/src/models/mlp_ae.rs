@@ -1,0 +1,125 @@
+//! The classic fully connected autoencoder.
+//!
+//! $z = f_\phi(x)$, $\hat x = \sigma(g_\theta(z))$: an encoder of dense layers squeezes the 784
+//! pixels into a small code, a mirrored decoder expands it back to pixel logits. Trained to
+//! minimise a reconstruction loss (mean squared error by default), it learns a code, not a
+//! distribution: nothing makes the code space well organised, which is what the VAE adds.
+//!
+//! ```
+//! # fn main() -> vae_core::Result<()> {
+//! use candle_core::{Device, Tensor};
+//! use vae_core::models::{MlpAeConfig, Model, ModelConfig};
+//! let model = Model::new(ModelConfig::MlpAe(MlpAeConfig::classic_2d()), 0, &Device::Cpu)?;
+//! let x = Tensor::zeros((3, 784), candle_core::DType::F32, &Device::Cpu)?;
+//! let z = model.encode(&x, None)?.mean;
+//! assert_eq!(z.dims(), &[3, 2]);
+//! assert_eq!(model.decode(&z, None)?.dims(), &[3, 784]);
+//! # Ok(()) }
+//! ```
+use super::layers::{concat_one_hot, dense_stack, linear, Activation, DenseStack};
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MlpAeConfig {
+    pub input_dim: usize,
+    pub hidden: Vec<usize>,
+    pub latent: usize,
+    pub activation: Activation,
+    /// Label one-hot fed to encoder and decoder (a conditional autoencoder).
+    #[serde(default)]
+    pub num_classes: Option<usize>,
+}
+
+impl MlpAeConfig {
+    /// 784-256-128-64-2 with tanh, a sigmoid output: the 2-D code space tutorial.
+    pub fn classic_2d() -> Self {
+        Self { input_dim: 784, hidden: vec![256, 128, 64], latent: 2, activation: Activation::Tanh, num_classes: None }
+    }
+    /// 784-256-64: the shallow autoencoder of the introductory tutorials.
+    pub fn shallow() -> Self {
+        Self { input_dim: 784, hidden: vec![256], latent: 64, activation: Activation::Relu, num_classes: None }
+    }
+}
+
+/// $x \mapsto z$: dense layers, then a linear code layer.
+#[derive(Clone, Debug)]
+pub struct MlpEncoder {
+    pub body: DenseStack,
+    pub code: Linear,
+    num_classes: Option<usize>,
+}
+
+/// $z \mapsto$ pixel logits: the encoder mirrored.
+#[derive(Clone, Debug)]
+pub struct MlpDecoder {
+    pub body: DenseStack,
+    pub out: Linear,
+    num_classes: Option<usize>,
+}
+
+pub(crate) fn cond_input(x: &Tensor, labels: Option<&Tensor>, classes: Option<usize>) -> Result<Tensor> {
+    match (classes, labels) {
+        (Some(c), Some(l)) => concat_one_hot(x, l, c),
+        (Some(_), None) => candle_core::bail!("this model is conditional: pass the labels (class indices) too"),
+        (None, _) => Ok(x.clone()),
+    }
+}
+
+impl MlpEncoder {
+    pub fn new(input_dim: usize, hidden: &[usize], out_dim: usize, act: Activation, bn: bool, classes: Option<usize>, vb: VarBuilder) -> Result<Self> {
+        let in_dim = input_dim + classes.unwrap_or(0);
+        let body = dense_stack(in_dim, hidden, act, bn, vb.pp("body"))?;
+        let last = hidden.last().copied().unwrap_or(in_dim);
+        Ok(Self { body, code: linear(last, out_dim, vb.pp("code"))?, num_classes: classes })
+    }
+    pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let x = cond_input(x, labels, self.num_classes)?;
+        self.code.forward(&self.body.forward_t(&x, train)?)
+    }
+}
+
+impl Module for MlpEncoder {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_t(x, None, false)
+    }
+}
+
+impl MlpDecoder {
+    pub fn new(latent: usize, hidden: &[usize], output_dim: usize, act: Activation, bn: bool, classes: Option<usize>, vb: VarBuilder) -> Result<Self> {
+        let in_dim = latent + classes.unwrap_or(0);
+        let rev: Vec<usize> = hidden.iter().rev().copied().collect();
+        let body = dense_stack(in_dim, &rev, act, bn, vb.pp("body"))?;
+        let last = rev.last().copied().unwrap_or(in_dim);
+        Ok(Self { body, out: linear(last, output_dim, vb.pp("out"))?, num_classes: classes })
+    }
+    /// Pixel logits.
+    pub fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let z = cond_input(z, labels, self.num_classes)?;
+        self.out.forward(&self.body.forward_t(&z, train)?)
+    }
+}
+
+impl Module for MlpDecoder {
+    /// Pixel logits of unconditional decoders.
+    fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        self.forward_t(z, None, false)
+    }
+}
+
+/// The fully connected autoencoder: encoder and decoder are usable on their own.
+#[derive(Clone, Debug)]
+pub struct MlpAutoencoder {
+    pub encoder: MlpEncoder,
+    pub decoder: MlpDecoder,
+}
+
+impl MlpAutoencoder {
+    pub fn new(cfg: &MlpAeConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            encoder: MlpEncoder::new(cfg.input_dim, &cfg.hidden, cfg.latent, cfg.activation, false, cfg.num_classes, vb.pp("encoder"))?,
+            decoder: MlpDecoder::new(cfg.latent, &cfg.hidden, cfg.input_dim, cfg.activation, false, cfg.num_classes, vb.pp("decoder"))?,
+        })
+    }
+}

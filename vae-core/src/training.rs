@@ -1,0 +1,276 @@
+//! Training: Adam (AdamW with weight decay 0), epochs of shuffled mini-batches, optional
+//! learning-rate milestones (PyTorch's `MultiStepLR`), a per-epoch callback and a [`History`].
+//!
+//! Each step computes the [`Objective`] on a batch, checks that it is finite (a NaN or
+//! infinite loss stops training with an error naming the epoch and batch, before the
+//! optimiser can write NaNs into the weights), back-propagates and updates.
+//!
+//! ```
+//! # fn main() -> vae_core::Result<()> {
+//! use candle_core::{Device, Tensor};
+//! use vae_core::{data::{Dataset, Split}, models::Model, rng::Rng, training::{TrainConfig, Trainer}};
+//! let mut rng = Rng::new(0);
+//! let split = |n| -> vae_core::Result<Split> {
+//!     Ok(Split { images: rng.rand((n, 784), 0.0, 1.0, &Device::Cpu)?, labels: Tensor::zeros(n, candle_core::DType::U32, &Device::Cpu)? })
+//! };
+//! let data = Dataset { name: "noise".into(), train: split(64)?, test: split(16)?, class_names: vec!["0".into()], height: 28, width: 28 };
+//! let model = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu)?;
+//! let cfg = TrainConfig { epochs: 2, batch_size: 32, quiet: true, ..TrainConfig::default() };
+//! let history = Trainer::new(cfg).fit(&model, &data)?;
+//! assert_eq!(history.epochs.len(), 2);
+//! # Ok(()) }
+//! ```
+use crate::data::{batches, dynamic_binarize, Corruption, Dataset, Split};
+use crate::error::{Error, Result};
+use crate::evaluation::{evaluate, EvalStats};
+use crate::models::Model;
+use crate::objective::Objective;
+use crate::rng::Rng;
+use candle_core::Tensor;
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// How pixels are turned into the targets of a Bernoulli likelihood.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binarization {
+    /// Grey levels as they are (the PyTorch example).
+    #[default]
+    None,
+    /// A fresh Bernoulli draw per pixel and epoch (the standard likelihood benchmark).
+    Dynamic,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// Epochs after which the learning rate is multiplied by `gamma`.
+    pub milestones: Vec<usize>,
+    pub gamma: f64,
+    pub seed: u64,
+    /// Weight of the KL term (beta-VAE); 1 is the ELBO.
+    pub beta: f64,
+    /// `None`: [`Objective::default_for`] the model.
+    pub objective: Option<Objective>,
+    pub binarization: Binarization,
+    /// Denoising: corrupt the inputs, score against clean targets.
+    pub corruption: Option<Corruption>,
+    /// Evaluate the test split after every epoch.
+    pub eval_test: bool,
+    /// Stop each epoch after this many batches (benchmarks and quick runs).
+    pub max_batches: Option<usize>,
+    /// No progress lines on stdout.
+    pub quiet: bool,
+}
+
+impl Default for TrainConfig {
+    /// Adam 1e-3, batch 128, 10 epochs: the PyTorch VAE example.
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 128,
+            lr: 1e-3,
+            milestones: vec![],
+            gamma: 0.1,
+            seed: 0,
+            beta: 1.0,
+            objective: None,
+            binarization: Binarization::None,
+            corruption: None,
+            eval_test: true,
+            max_batches: None,
+            quiet: false,
+        }
+    }
+}
+
+/// What one epoch did. Losses are per image (sum over pixels, mean over images).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_recon: f64,
+    pub train_kl: f64,
+    pub test_loss: Option<f64>,
+    pub test_recon: Option<f64>,
+    pub test_kl: Option<f64>,
+    pub lr: f64,
+    pub epoch_seconds: f64,
+    pub samples_per_s: f64,
+}
+
+/// Per-epoch statistics of a training run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub epochs: Vec<EpochStats>,
+}
+
+impl History {
+    pub fn last(&self) -> Option<&EpochStats> {
+        self.epochs.last()
+    }
+    pub fn train_loss(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.train_loss).collect()
+    }
+    pub fn test_loss(&self) -> Vec<f64> {
+        self.epochs.iter().filter_map(|e| e.test_loss).collect()
+    }
+    pub fn train_recon(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.train_recon).collect()
+    }
+    pub fn train_kl(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.train_kl).collect()
+    }
+    pub fn total_seconds(&self) -> f64 {
+        self.epochs.iter().map(|e| e.epoch_seconds).sum()
+    }
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig) -> Self {
+        Self { config }
+    }
+
+    /// Trains `model` on `data.train` (evaluating on `data.test` each epoch).
+    pub fn fit(&self, model: &Model, data: &Dataset) -> Result<History> {
+        self.fit_with(model, data, |_, _| Ok(()))
+    }
+
+    /// Like [`fit`](Self::fit), calling `on_epoch` after every epoch (notebooks draw a frame there).
+    pub fn fit_with(&self, model: &Model, data: &Dataset, mut on_epoch: impl FnMut(&EpochStats, &Model) -> Result<()>) -> Result<History> {
+        let cfg = &self.config;
+        self.validate(model, &data.train)?;
+        crate::perf::tune_allocator();
+        let objective = cfg.objective.unwrap_or_else(|| Objective::default_for(model));
+        let params = ParamsAdamW { lr: cfg.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
+        let mut opt = AdamW::new(model.params().trainable_vars(), params)?;
+        let mut rng = Rng::new(cfg.seed ^ 0x7261_696e);
+        let conditional = model.num_classes().is_some();
+        let mut history = History::default();
+        for epoch in 1..=cfg.epochs {
+            let lr = cfg.lr * cfg.gamma.powi(cfg.milestones.iter().filter(|&&m| m < epoch).count() as i32);
+            opt.set_learning_rate(lr);
+            let start = Instant::now();
+            let mut shuffle_rng = rng.fork();
+            let mut noise_rng = rng.fork();
+            let (mut sum, mut sum_recon, mut sum_kl, mut seen) = (0f64, 0f64, 0f64, 0usize);
+            for (b, batch) in batches(&data.train, cfg.batch_size, Some(&mut shuffle_rng)).enumerate() {
+                if cfg.max_batches.is_some_and(|m| b >= m) {
+                    break;
+                }
+                let batch = batch?;
+                let target = match cfg.binarization {
+                    Binarization::None => batch.images.clone(),
+                    Binarization::Dynamic => dynamic_binarize(&batch.images, &mut noise_rng)?,
+                };
+                let input = match &cfg.corruption {
+                    Some(c) => c.apply(&target, &mut noise_rng)?,
+                    None => target.clone(),
+                };
+                let labels = conditional.then_some(&batch.labels);
+                let parts = objective.compute(model, &input, &target, labels, cfg.beta, true, &mut noise_rng)?;
+                let loss = parts.total.to_scalar::<f32>()? as f64;
+                if !loss.is_finite() {
+                    return Err(Error::Training(format!(
+                        "the loss became {loss} at epoch {epoch}, batch {} (learning rate {lr:e}); the weights were not updated with it. \
+                         Lower the learning rate or check the inputs for NaN/inf.",
+                        b + 1
+                    )));
+                }
+                opt.backward_step(&parts.total)?;
+                let n = batch.len();
+                sum += loss * n as f64;
+                sum_recon += parts.recon.to_scalar::<f32>()? as f64 * n as f64;
+                sum_kl += parts.kl.to_scalar::<f32>()? as f64 * n as f64;
+                seen += n;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let test: Option<EvalStats> = if cfg.eval_test && !data.test.is_empty() {
+                let test = match cfg.binarization {
+                    Binarization::None => data.test.clone(),
+                    // A fixed binarisation of the test set, so epochs are comparable.
+                    Binarization::Dynamic => Split { images: dynamic_binarize(&data.test.images, &mut Rng::new(cfg.seed ^ 0x7465_7374))?, labels: data.test.labels.clone() },
+                };
+                Some(evaluate(model, &test, objective, cfg.beta, cfg.corruption.as_ref(), cfg.seed)?)
+            } else {
+                None
+            };
+            let stats = EpochStats {
+                epoch,
+                train_loss: sum / seen as f64,
+                train_recon: sum_recon / seen as f64,
+                train_kl: sum_kl / seen as f64,
+                test_loss: test.as_ref().map(|t| t.loss),
+                test_recon: test.as_ref().map(|t| t.recon),
+                test_kl: test.as_ref().map(|t| t.kl),
+                lr,
+                epoch_seconds: secs,
+                samples_per_s: seen as f64 / secs,
+            };
+            if !cfg.quiet {
+                println!("{}", format_epoch(&stats, cfg.epochs, model.is_variational()));
+            }
+            on_epoch(&stats, model)?;
+            history.epochs.push(stats);
+        }
+        Ok(history)
+    }
+
+    fn validate(&self, model: &Model, train: &Split) -> Result<()> {
+        let cfg = &self.config;
+        if train.is_empty() {
+            return Err(Error::config("the training set is empty: nothing to train on"));
+        }
+        if cfg.batch_size == 0 {
+            return Err(Error::config("batch size is 0"));
+        }
+        if cfg.batch_size > train.len() {
+            return Err(Error::config(format!(
+                "batch size {} is larger than the training set ({} examples); use a batch size of at most {}",
+                cfg.batch_size,
+                train.len(),
+                train.len()
+            )));
+        }
+        if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+            return Err(Error::config(format!("learning rate {} must be a positive finite number", cfg.lr)));
+        }
+        if !(cfg.beta.is_finite() && cfg.beta >= 0.0) {
+            return Err(Error::config(format!("beta {} must be a non-negative finite number", cfg.beta)));
+        }
+        let dim = train.images.dims().get(1).copied().unwrap_or(0);
+        if dim != model.config().input_dim() {
+            return Err(Error::config(format!("the data has {dim} pixels per image, the model expects {}", model.config().input_dim())));
+        }
+        let total = train.images.sum_all()?.to_scalar::<f32>()?;
+        if !total.is_finite() {
+            return Err(Error::config("the training images contain NaN or infinite values; clean the data before training"));
+        }
+        Ok(())
+    }
+}
+
+/// One progress line per epoch.
+pub fn format_epoch(s: &EpochStats, epochs: usize, variational: bool) -> String {
+    let mut line = format!("epoch {:>3}/{epochs}  train {:.3}", s.epoch, s.train_loss);
+    if variational {
+        line += &format!(" (recon {:.3} + kl {:.3})", s.train_recon, s.train_kl);
+    }
+    if let Some(t) = s.test_loss {
+        line += &format!("  test {t:.3}");
+    }
+    line += &format!("  {:.2} s ({:.0} img/s)", s.epoch_seconds, s.samples_per_s);
+    line
+}
+
+/// Only the labels needed by conditional models.
+pub fn labels_for<'a>(model: &Model, labels: &'a Tensor) -> Option<&'a Tensor> {
+    model.num_classes().map(|_| labels)
+}
