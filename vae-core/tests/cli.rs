@@ -1,0 +1,86 @@
+//! The `vae` binary's contract: bad arguments exit 2 with usage, runtime errors exit 1 with one
+//! clear line, and the train -> eval -> sample path works on a small data directory.
+use std::path::Path;
+use std::process::Command;
+use vae_core::data::idx::encode_idx;
+
+fn vae(args: &[&str], data_dir: Option<&Path>) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vae"));
+    c.args(args);
+    if let Some(d) = data_dir {
+        c.env("VAE_DATA_DIR", d);
+    }
+    let o = c.output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+}
+
+#[test]
+fn bad_arguments_exit_2_with_usage() {
+    for args in [
+        vec![],
+        vec!["frobnicate"],
+        vec!["train", "--model", "mlp-vae"],
+        vec!["train", "--model", "gan", "--out", "x"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--epochs", "ten"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--wat"],
+        vec!["eval"],
+        vec!["eval", "a", "b"],
+        vec!["sample", "x.safetensors"],
+        vec!["data"],
+        vec!["data", "info", "--dir"],
+        vec!["bench"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--binarize", "sometimes"],
+    ] {
+        let (code, _, err) = vae(&args, None);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("usage: vae"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn missing_data_and_checkpoints_exit_1_with_the_fix() {
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = vae(&["train", "--model", "mlp-vae", "--out", "x.safetensors", "--epochs", "1"], Some(empty.path()));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("make data") && err.lines().count() == 1, "{err}");
+    let (code, _, err) = vae(&["eval", "/nonexistent/model.safetensors"], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("no such checkpoint") && err.contains("vae train"), "{err}");
+    let (code, _, err) = vae(&["data", "info", "--dir", empty.path().to_str().unwrap()], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("missing data file"), "{err}");
+}
+
+#[test]
+fn train_eval_on_a_tiny_mnist_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("mnist");
+    std::fs::create_dir(&dir).unwrap();
+    let n = 64;
+    let img: Vec<u8> = (0..n * 784).map(|i| if (i / 28) % 7 < (i / 784) % 5 { 255 } else { 0 }).collect();
+    std::fs::write(dir.join("train-images-idx3-ubyte"), encode_idx(&[n, 28, 28], &img)).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), encode_idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>())).unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), encode_idx(&[16, 28, 28], &img[..16 * 784])).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), encode_idx(&[16], &[1; 16])).unwrap();
+    let ckpt = root.path().join("m.safetensors");
+    let (code, out, err) = vae(
+        &["train", "--model", "mlp-vae", "--dataset", "mnist", "--epochs", "2", "--latent", "2", "--seed", "1", "--batch-size", "16", "--out", ckpt.to_str().unwrap(), "--json"],
+        Some(root.path()),
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["epoch"], i + 1);
+        for k in ["train_loss", "test_loss", "epoch_seconds"] {
+            assert!(l[k].as_f64().unwrap().is_finite(), "{k} in {l}");
+        }
+    }
+    let (code, out, err) = vae(&["eval", ckpt.to_str().unwrap(), "--iwae", "10", "--json"], Some(root.path()));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["iwae_nll"].as_f64().unwrap() > 0.0 && v["test_loss"].as_f64().unwrap() > 0.0, "{v}");
+    let (code, out, err) = vae(&["data", "info", "--dir", dir.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[64, 784]"), "{out}");
+}
