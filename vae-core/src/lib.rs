@@ -24,3 +24,4 @@ pub mod perf;
 pub mod training;
 pub mod bench;
 pub mod device;
+pub mod optim;
