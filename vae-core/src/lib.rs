@@ -8,9 +8,10 @@
 //! 1. [`data`] (IDX files, MNIST / Fashion-MNIST, batching, binarisation, corruption) and [`rng`]
 //! 2. models
 //! 3. losses, training, evaluation, checkpoints
-//! 4. figures and the explorer
+//! 4. [`figures`] and the explorer
 pub mod data;
 pub mod error;
+pub mod figures;
 pub mod rng;
 
 pub use error::{Error, Result};
