@@ -46,7 +46,11 @@ pub fn draw_legend<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mut y = 48;
     if let Some(t) = title {
-        area.draw(&Text::new(t.to_string(), (10, y - 8), ("sans-serif", 14).into_font().style(FontStyle::Bold)))?;
+        area.draw(&Text::new(
+            t.to_string(),
+            (10, y - 8),
+            ("sans-serif", 18).into_font().style(FontStyle::Bold),
+        ))?;
         y += 22;
     }
     for (i, label) in labels.iter().enumerate() {
@@ -56,7 +60,7 @@ pub fn draw_legend<DB: DrawingBackend>(
         } else {
             area.draw(&Circle::new((16, y), 5, c.filled()))?;
         }
-        area.draw(&Text::new(label.clone(), (36, y - 8), ("sans-serif", 14)))?;
+        area.draw(&Text::new(label.clone(), (36, y - 8), ("sans-serif", 17)))?;
         y += 22;
     }
     Ok(())

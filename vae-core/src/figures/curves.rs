@@ -106,46 +106,74 @@ impl LossCurves {
             root.fill(&WHITE).map_err(&err)?;
             let (plot, legend) = root.split_horizontally(w.saturating_sub(legend_w));
             let mut builder = ChartBuilder::on(&plot);
-            builder.margin(12).x_label_area_size(44).y_label_area_size(64);
+            builder.margin(12).x_label_area_size(44).y_label_area_size(72);
             if let Some(t) = &self.title {
-                builder.caption(t, ("sans-serif", 20));
+                builder.caption(t, ("sans-serif", 24));
             }
             let x_range = if epochs == 1 { 0..2 } else { 1..epochs };
-            let mut chart = builder.build_cartesian_2d(x_range, y0..y1).map_err(&err)?;
-            let y_fmt = move |v: &f64| -> String {
-                let v = if log { 10f64.powf(*v) } else { *v };
+            let y_fmt = |v: &f64| -> String {
                 let a = v.abs();
+                if log && a > 0.0 {
+                    // Label only 1, 2 and 5 times a power of ten; the other ticks stay as grid lines.
+                    let m = a / 10f64.powf(a.log10().floor());
+                    if ![1.0, 2.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 1e-6 * k) {
+                        return String::new();
+                    }
+                }
                 if a != 0.0 && !(1e-3..1e5).contains(&a) {
                     format!("{v:.1e}")
                 } else if a >= 100.0 {
                     format!("{v:.0}")
                 } else {
-                    format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+                    format!("{v:.3}")
+                        .trim_end_matches('0')
+                        .trim_end_matches('.')
+                        .to_string()
                 }
             };
-            chart
-                .configure_mesh()
-                .x_desc(self.x_label.as_str())
-                .y_desc(if log { format!("{} (log scale)", self.y_label) } else { self.y_label.clone() })
-                .x_labels(epochs.clamp(2, 12) as usize)
-                .y_label_formatter(&y_fmt)
-                .axis_desc_style(("sans-serif", 15))
-                .label_style(("sans-serif", 12))
-                .light_line_style(RGBColor(238, 238, 238))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .draw()
-                .map_err(&err)?;
-            for (k, (_, values)) in self.series.iter().enumerate() {
-                let c = chart::color(k);
-                let pts: Vec<(i32, f64)> = values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, &v)| y_of(v).map(|y| (i as i32 + 1, y)))
-                    .collect();
-                chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(&err)?;
-                if pts.len() <= 40 {
-                    chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(&err)?;
-                }
+            // Same drawing code for a linear and a logarithmic y axis (different coordinate types).
+            macro_rules! draw {
+                ($y_range:expr, $y_desc:expr) => {{
+                    let mut chart = builder.build_cartesian_2d(x_range, $y_range).map_err(&err)?;
+                    chart
+                        .configure_mesh()
+                        .x_desc(self.x_label.as_str())
+                        .y_desc($y_desc)
+                        .x_labels(epochs.clamp(2, 12) as usize)
+                        .y_label_formatter(&y_fmt)
+                        .axis_desc_style(("sans-serif", 18))
+                        .label_style(("sans-serif", 15))
+                        .max_light_lines(1)
+                        .light_line_style(RGBColor(245, 245, 245))
+                        .bold_line_style(RGBColor(225, 225, 225))
+                        .draw()
+                        .map_err(&err)?;
+                    for (k, (_, values)) in self.series.iter().enumerate() {
+                        let c = chart::color(k);
+                        let pts: Vec<(i32, f64)> = values
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
+                            .map(|(i, &v)| (i as i32 + 1, v))
+                            .collect();
+                        chart
+                            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                            .map_err(&err)?;
+                        if pts.len() <= 40 {
+                            chart
+                                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                                .map_err(&err)?;
+                        }
+                    }
+                }};
+            }
+            if log {
+                draw!(
+                    (10f64.powf(y0)..10f64.powf(y1)).log_scale(),
+                    format!("{} (log scale)", self.y_label)
+                );
+            } else {
+                draw!(y0..y1, self.y_label.clone());
             }
             chart::draw_legend(&legend, None, &names, true).map_err(&err)?;
             root.present().map_err(&err)?;
@@ -179,7 +207,11 @@ pub(crate) mod tests {
         let check_text = |t: &str| {
             assert!(!t.contains('<'), "raw '<' in text: {t:?}");
             for (i, _) in t.match_indices('&') {
-                assert!(valid_entity(&t[i..]), "bad entity in {:?}", &t[i..(i + 10).min(t.len())]);
+                assert!(
+                    valid_entity(&t[i..]),
+                    "bad entity in {:?}",
+                    &t[i..(i + 10).min(t.len())]
+                );
             }
         };
         let mut stack: Vec<String> = Vec::new();
@@ -199,9 +231,14 @@ pub(crate) mod tests {
                 rest = &close[gt + 1..];
             } else {
                 let body = &rest[1..];
-                let name_end = body.find(|c: char| c.is_whitespace() || c == '>' || c == '/').expect("tag");
+                let name_end = body
+                    .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                    .expect("tag");
                 let name = &body[..name_end];
-                assert!(!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_:.".contains(c)), "bad tag name {name:?}");
+                assert!(
+                    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_:.".contains(c)),
+                    "bad tag name {name:?}"
+                );
                 let mut attrs = &body[name_end..];
                 loop {
                     attrs = attrs.trim_start();
@@ -222,7 +259,10 @@ pub(crate) mod tests {
                     }
                     let eq = attrs.find('=').expect("attribute without value");
                     let an = attrs[..eq].trim();
-                    assert!(!an.is_empty() && an.chars().all(|c| c.is_alphanumeric() || "-_:.".contains(c)), "bad attribute {an:?}");
+                    assert!(
+                        !an.is_empty() && an.chars().all(|c| c.is_alphanumeric() || "-_:.".contains(c)),
+                        "bad attribute {an:?}"
+                    );
                     let after = attrs[eq + 1..].trim_start();
                     let q = after.chars().next().expect("attribute value");
                     assert!(q == '"' || q == '\'', "unquoted attribute {an}");
@@ -240,8 +280,17 @@ pub(crate) mod tests {
     #[test]
     fn the_xml_check_rejects_broken_documents() {
         assert_well_formed_xml("<?xml version=\"1.0\"?><svg a=\"1\"><g><text>a &amp; b</text></g><rect/></svg>");
-        for bad in ["<svg><g></svg>", "<svg a=1></svg>", "<svg>a & b</svg>", "<a></a><b></b>", "<svg>"] {
-            assert!(std::panic::catch_unwind(|| assert_well_formed_xml(bad)).is_err(), "accepted {bad}");
+        for bad in [
+            "<svg><g></svg>",
+            "<svg a=1></svg>",
+            "<svg>a & b</svg>",
+            "<a></a><b></b>",
+            "<svg>",
+        ] {
+            assert!(
+                std::panic::catch_unwind(|| assert_well_formed_xml(bad)).is_err(),
+                "accepted {bad}"
+            );
         }
     }
 
@@ -256,7 +305,14 @@ pub(crate) mod tests {
         .y_label("nats per image");
         let svg = curves.to_svg().unwrap();
         assert_well_formed_xml(&svg);
-        for label in ["train loss", "test loss", "KL &lt;term&gt;", "VAE on MNIST", "epoch", "nats per image"] {
+        for label in [
+            "train loss",
+            "test loss",
+            "KL &lt;term&gt;",
+            "VAE on MNIST",
+            "epoch",
+            "nats per image",
+        ] {
             assert!(svg.contains(label), "{label} missing");
         }
         std::fs::write(std::env::temp_dir().join("vae-curves-test.svg"), &svg).unwrap();
@@ -265,8 +321,14 @@ pub(crate) mod tests {
         for k in 0..3 {
             let (r, g, b) = chart::PALETTE[k];
             let colour = format!("#{r:02X}{g:02X}{b:02X}");
-            let lines = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(&colour));
-            assert_eq!(lines.filter(|l| l.contains("stroke-width=\"2\"")).count(), 1, "series {k}");
+            let lines = svg
+                .lines()
+                .filter(|l| l.starts_with("<polyline") && l.contains(&colour));
+            assert_eq!(
+                lines.filter(|l| l.contains("stroke-width=\"2\"")).count(),
+                1,
+                "series {k}"
+            );
         }
         // 4 + 3 (NaN left out) + 4 markers.
         assert_eq!(svg.matches("<circle").count(), 11);

@@ -54,16 +54,25 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     }
     let t = t as f64;
     let (wa, wb) = (((1.0 - t) * omega).sin() / so, (t * omega).sin() / so);
-    a.iter().zip(b).map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32).collect()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32)
+        .collect()
 }
 
 /// `steps` codes from `a` to `b` inclusive (`t = k / (steps - 1)`).
 pub fn interpolation_codes(a: &[f32], b: &[f32], steps: usize, method: Interpolation) -> Result<Vec<Vec<f32>>> {
     if a.len() != b.len() || a.is_empty() {
-        return Err(Error::config(format!("interpolation: codes of lengths {} and {} must match and be non-empty", a.len(), b.len())));
+        return Err(Error::config(format!(
+            "interpolation: codes of lengths {} and {} must match and be non-empty",
+            a.len(),
+            b.len()
+        )));
     }
     if steps < 2 {
-        return Err(Error::config(format!("interpolation: need at least 2 steps (the two end points), got {steps}")));
+        return Err(Error::config(format!(
+            "interpolation: need at least 2 steps (the two end points), got {steps}"
+        )));
     }
     Ok((0..steps)
         .map(|k| {
@@ -76,7 +85,12 @@ pub fn interpolation_codes(a: &[f32], b: &[f32], steps: usize, method: Interpola
         .collect())
 }
 
-fn decode_rows(decode: impl Fn(&Tensor) -> Result<Tensor>, codes: &[Vec<f32>], device: &Device, what: &str) -> Result<ImageGrid> {
+fn decode_rows(
+    decode: impl Fn(&Tensor) -> Result<Tensor>,
+    codes: &[Vec<f32>],
+    device: &Device,
+    what: &str,
+) -> Result<ImageGrid> {
     let images = decode(&super::codes_tensor(codes, device)?)?;
     check_count(&images, codes.len(), what)?;
     ImageGrid::new(&images)
@@ -92,8 +106,12 @@ pub fn interpolation_strip(
     device: &Device,
 ) -> Result<ImageGrid> {
     let codes = interpolation_codes(a, b, steps, method)?;
-    let caps = (0..steps).map(|k| format!("t={:.2}", k as f64 / (steps - 1) as f64)).collect();
-    Ok(decode_rows(decode, &codes, device, "interpolation_strip")?.cols(steps).captions(caps))
+    let caps = (0..steps)
+        .map(|k| format!("t={:.2}", k as f64 / (steps - 1) as f64))
+        .collect();
+    Ok(decode_rows(decode, &codes, device, "interpolation_strip")?
+        .cols(steps)
+        .captions(caps))
 }
 
 /// One strip per pair of codes, stacked (e.g. several digit pairs).
@@ -152,7 +170,9 @@ pub fn attribute_arithmetic(
     }
     let codes = vec![a.to_vec(), b.to_vec(), c.to_vec(), arithmetic(a, b, c)];
     let caps = ["a", "b", "c", "a - b + c"].iter().map(|s| s.to_string()).collect();
-    Ok(decode_rows(decode, &codes, device, "attribute_arithmetic")?.cols(4).captions(caps))
+    Ok(decode_rows(decode, &codes, device, "attribute_arithmetic")?
+        .cols(4)
+        .captions(caps))
 }
 
 #[cfg(test)]
@@ -191,15 +211,26 @@ mod tests {
     fn strips_and_arithmetic_decode_the_right_codes() {
         // Decoder that stores the code in the first pixels: pixel k = z[k].
         let decode = |z: &Tensor| -> Result<Tensor> { Ok(z.pad_with_zeros(1, 0, 4 - z.dim(1)?)?) };
-        let grid = interpolation_strip(decode, &[0.0, 0.0], &[1.0, 0.5], 5, Interpolation::Linear, &Device::Cpu).unwrap();
+        let grid =
+            interpolation_strip(decode, &[0.0, 0.0], &[1.0, 0.5], 5, Interpolation::Linear, &Device::Cpu).unwrap();
         assert_eq!(grid.shape(), (1, 5));
         assert_eq!(grid.tiles()[2][..2], [0.5, 0.25]);
         let g = attribute_arithmetic(decode, &[0.9, 0.1], &[0.5, 0.1], &[0.2, 0.6], &Device::Cpu).unwrap();
         assert!((g.tiles()[3][0] - 0.6).abs() < 1e-6 && (g.tiles()[3][1] - 0.6).abs() < 1e-6);
         let c = compare_interpolations(decode, &[1.0, 0.0], &[0.0, 1.0], 3, &Device::Cpu).unwrap();
         assert_eq!(c.shape(), (2, 3));
-        assert!((c.tiles()[4][0] - 0.5f32.sqrt()).abs() < 1e-6, "spherical midpoint in row 2");
-        let r = interpolation_rows(decode, &vec![(vec![0.0, 0.0], vec![1.0, 1.0]); 3], 4, Interpolation::Spherical, &Device::Cpu).unwrap();
+        assert!(
+            (c.tiles()[4][0] - 0.5f32.sqrt()).abs() < 1e-6,
+            "spherical midpoint in row 2"
+        );
+        let r = interpolation_rows(
+            decode,
+            &vec![(vec![0.0, 0.0], vec![1.0, 1.0]); 3],
+            4,
+            Interpolation::Spherical,
+            &Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(r.shape(), (3, 4));
         assert!(interpolation_codes(&[0.0], &[1.0, 2.0], 3, Interpolation::Linear).is_err());
         assert!(interpolation_codes(&[0.0], &[1.0], 1, Interpolation::Linear).is_err());

@@ -39,11 +39,17 @@ pub fn standard_normal_quantile(p: f64) -> f64 {
         -3.969683028665376e1,
         2.209460984245205e2,
         -2.759285104469687e2,
-        1.383577518672690e2,
+        1.38357751867269e2,
         -3.066479806614716e1,
         2.506628277459239,
     ];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
     const C: [f64; 6] = [
         -7.784894002430293e-3,
         -3.223964580411365e-1,
@@ -52,7 +58,12 @@ pub fn standard_normal_quantile(p: f64) -> f64 {
         4.374664141464968,
         2.938163982698783,
     ];
-    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
     const P_LOW: f64 = 0.02425;
     if p.is_nan() || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
@@ -65,7 +76,8 @@ pub fn standard_normal_quantile(p: f64) -> f64 {
     }
     // Tails: rational function in sqrt(-2 ln p); centre: rational function in (p - 1/2)^2.
     let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     };
     if p < P_LOW {
         tail((-2.0 * p.ln()).sqrt())
@@ -98,12 +110,24 @@ pub struct Manifold {
 impl Manifold {
     /// `n` values per axis at the normal quantiles of `p = 0.05 ..= 0.95`.
     pub fn quantiles(n: usize) -> Self {
-        Self { n, spacing: Spacing::Quantiles { lo: 0.05, hi: 0.95 }, dims: (0, 1), base: None, captions: false }
+        Self {
+            n,
+            spacing: Spacing::Quantiles { lo: 0.05, hi: 0.95 },
+            dims: (0, 1),
+            base: None,
+            captions: false,
+        }
     }
 
     /// `n` values per axis evenly spaced in `lo ..= hi`.
     pub fn linear(n: usize, lo: f64, hi: f64) -> Self {
-        Self { n, spacing: Spacing::Linear { lo, hi }, dims: (0, 1), base: None, captions: false }
+        Self {
+            n,
+            spacing: Spacing::Linear { lo, hi },
+            dims: (0, 1),
+            base: None,
+            captions: false,
+        }
     }
 
     /// For a quantile grid: the probability range (default `0.05 ..= 0.95`), inside `(0, 1)`.
@@ -136,10 +160,20 @@ impl Manifold {
         if n == 0 {
             return Err(Error::config("Manifold: the grid needs at least 1 value per axis"));
         }
-        let at = |lo: f64, hi: f64, k: usize| if n == 1 { (lo + hi) / 2.0 } else { lo + (hi - lo) * k as f64 / (n - 1) as f64 };
+        let at = |lo: f64, hi: f64, k: usize| {
+            if n == 1 {
+                (lo + hi) / 2.0
+            } else {
+                lo + (hi - lo) * k as f64 / (n - 1) as f64
+            }
+        };
         match self.spacing {
-            Spacing::Linear { lo, hi } if lo.is_finite() && hi.is_finite() && lo <= hi => Ok((0..n).map(|k| at(lo, hi, k)).collect()),
-            Spacing::Linear { lo, hi } => Err(Error::config(format!("Manifold::linear: need finite lo <= hi, got {lo}..{hi}"))),
+            Spacing::Linear { lo, hi } if lo.is_finite() && hi.is_finite() && lo <= hi => {
+                Ok((0..n).map(|k| at(lo, hi, k)).collect())
+            }
+            Spacing::Linear { lo, hi } => Err(Error::config(format!(
+                "Manifold::linear: need finite lo <= hi, got {lo}..{hi}"
+            ))),
             Spacing::Quantiles { lo, hi } if 0.0 < lo && lo <= hi && hi < 1.0 => {
                 Ok((0..n).map(|k| standard_normal_quantile(at(lo, hi, k))).collect())
             }
@@ -159,7 +193,10 @@ impl Manifold {
         }
         let base = match &self.base {
             Some(b) if b.len() != latent_dim => {
-                return Err(Error::config(format!("Manifold::base has {} values, the latent size is {latent_dim}", b.len())))
+                return Err(Error::config(format!(
+                    "Manifold::base has {} values, the latent size is {latent_dim}",
+                    b.len()
+                )))
             }
             Some(b) => b.clone(),
             None => vec![0.0; latent_dim],
@@ -179,14 +216,24 @@ impl Manifold {
 
     /// Decodes the grid with `decode` (codes `[n*n, latent_dim]` on `device` -> images
     /// `[n*n, H*W]` in `[0, 1]`) and lays the images out `n x n`.
-    pub fn render(&self, latent_dim: usize, device: &Device, decode: impl Fn(&Tensor) -> Result<Tensor>) -> Result<ImageGrid> {
+    pub fn render(
+        &self,
+        latent_dim: usize,
+        device: &Device,
+        decode: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<ImageGrid> {
         let codes = self.codes(latent_dim)?;
         let images = decode(&super::codes_tensor(&codes, device)?)?;
         check_count(&images, codes.len(), "Manifold")?;
         let mut grid = ImageGrid::new(&images)?.cols(self.n);
         if self.captions {
             let (i, j) = self.dims;
-            grid = grid.captions(codes.iter().map(|z| format!("({}, {})", fmt_coord(z[i] as f64), fmt_coord(z[j] as f64))).collect());
+            grid = grid.captions(
+                codes
+                    .iter()
+                    .map(|z| format!("({}, {})", fmt_coord(z[i] as f64), fmt_coord(z[j] as f64)))
+                    .collect(),
+            );
         }
         Ok(grid)
     }
@@ -220,7 +267,10 @@ mod tests {
             (1e-10, -6.361340902404056),
         ] {
             let got = standard_normal_quantile(p);
-            assert!((got - x).abs() < 1e-8 * x.abs().max(1.0), "Phi^-1({p}) = {got}, expected {x}");
+            assert!(
+                (got - x).abs() < 1e-8 * x.abs().max(1.0),
+                "Phi^-1({p}) = {got}, expected {x}"
+            );
         }
         for p in [0.01, 0.1, 0.3, 0.02425, 0.024] {
             assert!((standard_normal_quantile(p) + standard_normal_quantile(1.0 - p)).abs() < 1e-8);
@@ -243,14 +293,20 @@ mod tests {
     #[test]
     fn quantile_grid_decodes_the_right_codes_in_the_right_tiles() {
         let m = Manifold::quantiles(4).captions(true);
-        let q: Vec<f32> = [0.05, 0.35, 0.65, 0.95].iter().map(|&p| standard_normal_quantile(p) as f32).collect();
+        let q: Vec<f32> = [0.05, 0.35, 0.65, 0.95]
+            .iter()
+            .map(|&p| standard_normal_quantile(p) as f32)
+            .collect();
         let grid = m.render(2, &Device::Cpu, code_decoder).unwrap();
         assert_eq!(grid.shape(), (4, 4));
         for r in 0..4 {
             for c in 0..4 {
                 let z = decoded_code(&grid, r * 4 + c, 2);
                 assert!((z[0] - q[c]).abs() < 1e-4, "tile ({r}, {c}): {z:?}");
-                assert!((z[1] - q[3 - r]).abs() < 1e-4, "tile ({r}, {c}): y must decrease downwards");
+                assert!(
+                    (z[1] - q[3 - r]).abs() < 1e-4,
+                    "tile ({r}, {c}): y must decrease downwards"
+                );
             }
         }
         assert!((q[3] - 1.6448536).abs() < 1e-5);
@@ -258,7 +314,9 @@ mod tests {
 
     #[test]
     fn linear_grid_in_higher_dimensions_fixes_the_other_coordinates() {
-        let m = Manifold::linear(3, -10.0, 10.0).dims(2, 0).base(vec![0.5, 1.5, 2.5, 3.5]);
+        let m = Manifold::linear(3, -10.0, 10.0)
+            .dims(2, 0)
+            .base(vec![0.5, 1.5, 2.5, 3.5]);
         let grid = m.render(4, &Device::Cpu, code_decoder).unwrap();
         // Top-left tile: z[2] = -10 (x), z[0] = +10 (y), others from base.
         assert_eq!(decoded_code(&grid, 0, 4), vec![10.0, 1.5, -10.0, 3.5]);
@@ -274,7 +332,9 @@ mod tests {
         assert!(Manifold::linear(3, -1.0, 1.0).codes(1).is_err());
         assert!(Manifold::linear(3, -1.0, 1.0).base(vec![0.0; 3]).codes(2).is_err());
         let short = |z: &Tensor| -> Result<Tensor> { Ok(z.narrow(0, 0, 1)?.repeat((1, 2))?) };
-        let e = Manifold::linear(2, -1.0, 1.0).render(2, &Device::Cpu, short).unwrap_err();
+        let e = Manifold::linear(2, -1.0, 1.0)
+            .render(2, &Device::Cpu, short)
+            .unwrap_err();
         assert!(e.to_string().contains("returned 1 images"), "{e}");
     }
 }

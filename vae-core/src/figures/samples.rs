@@ -27,7 +27,9 @@ pub fn prior_samples(
     device: &Device,
 ) -> Result<ImageGrid> {
     if n == 0 || latent_dim == 0 {
-        return Err(Error::config(format!("prior_samples: need n >= 1 and latent_dim >= 1, got {n} and {latent_dim}")));
+        return Err(Error::config(format!(
+            "prior_samples: need n >= 1 and latent_dim >= 1, got {n} and {latent_dim}"
+        )));
     }
     let z = rng.randn((n, latent_dim), device)?;
     let images = decode(&z)?;
@@ -78,7 +80,10 @@ mod tests {
         let b = prior_samples(decode, 6, 3, &mut Rng::new(7), &Device::Cpu).unwrap();
         assert_eq!(a.tiles(), b.tiles());
         assert_eq!(a.tile_size(), (4, 4));
-        assert!(a.tiles().iter().any(|t| t[0] != a.tiles()[0][0]), "different codes decode differently");
+        assert!(
+            a.tiles().iter().any(|t| t[0] != a.tiles()[0][0]),
+            "different codes decode differently"
+        );
     }
 
     #[test]

@@ -82,7 +82,9 @@ impl LatentScatter {
     pub fn class_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
         let n = names.len().max(self.class_names.len());
-        self.class_names = (0..n).map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string())).collect();
+        self.class_names = (0..n)
+            .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
+            .collect();
         self
     }
 
@@ -129,7 +131,11 @@ impl LatentScatter {
                 format!("z{}", i + 1),
                 format!("z{}", j + 1),
             )),
-            None if d == 2 => Ok((self.codes.iter().map(|c| [c[0], c[1]]).collect(), "z1".into(), "z2".into())),
+            None if d == 2 => Ok((
+                self.codes.iter().map(|c| [c[0], c[1]]).collect(),
+                "z1".into(),
+                "z2".into(),
+            )),
             None => {
                 let (p, ratio) = pca_rows(&self.codes)?;
                 Ok((
@@ -158,17 +164,18 @@ impl LatentScatter {
             let mut builder = ChartBuilder::on(&plot);
             builder.margin(12).x_label_area_size(44).y_label_area_size(56);
             if let Some(t) = &self.title {
-                builder.caption(t, ("sans-serif", 20));
+                builder.caption(t, ("sans-serif", 24));
             }
             let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(&err)?;
             chart
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
-                .axis_desc_style(("sans-serif", 15))
-                .label_style(("sans-serif", 12))
-                .light_line_style(RGBColor(235, 235, 235))
-                .bold_line_style(RGBColor(215, 215, 215))
+                .axis_desc_style(("sans-serif", 18))
+                .label_style(("sans-serif", 15))
+                .max_light_lines(1)
+                .light_line_style(RGBColor(245, 245, 245))
+                .bold_line_style(RGBColor(225, 225, 225))
                 .draw()
                 .map_err(&err)?;
             for class in 0..self.class_names.len() {
@@ -204,11 +211,15 @@ pub fn pca_2d(z: &Tensor) -> Result<(Vec<[f32; 2]>, [f64; 2])> {
     pca_rows(&super::rows_f32(z, "pca_2d")?)
 }
 
+// Index loops read like the matrix formulas they implement.
+#[allow(clippy::needless_range_loop)]
 pub(crate) fn pca_rows(rows: &[Vec<f32>]) -> Result<(Vec<[f32; 2]>, [f64; 2])> {
     let n = rows.len();
     let d = rows.first().map(|r| r.len()).unwrap_or(0);
     if n < 2 || d < 2 {
-        return Err(Error::config(format!("pca_2d: need at least 2 codes of dimension >= 2, got {n} of dimension {d}")));
+        return Err(Error::config(format!(
+            "pca_2d: need at least 2 codes of dimension >= 2, got {n} of dimension {d}"
+        )));
     }
     let mut mean = vec![0f64; d];
     for r in rows {
@@ -238,7 +249,10 @@ pub(crate) fn pca_rows(rows: &[Vec<f32>]) -> Result<(Vec<[f32; 2]>, [f64; 2])> {
         .iter()
         .map(|&k| {
             let mut v: Vec<f64> = (0..d).map(|i| vectors[i][k]).collect();
-            let big = v.iter().copied().fold(0f64, |a, x| if x.abs() > a.abs() { x } else { a });
+            let big = v
+                .iter()
+                .copied()
+                .fold(0f64, |a, x| if x.abs() > a.abs() { x } else { a });
             if big < 0.0 {
                 v.iter_mut().for_each(|x| *x = -*x);
             }
@@ -262,12 +276,18 @@ pub(crate) fn pca_rows(rows: &[Vec<f32>]) -> Result<(Vec<[f32; 2]>, [f64; 2])> {
 
 /// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations. Returns the
 /// eigenvalues and a matrix whose column `k` is the eigenvector of eigenvalue `k`.
+#[allow(clippy::needless_range_loop)]
 fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
-    let mut v: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| (i == j) as u8 as f64).collect()).collect();
+    let mut v: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| (i == j) as u8 as f64).collect())
+        .collect();
     let scale: f64 = a.iter().flatten().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
     for _sweep in 0..100 {
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
         if off <= 1e-24 * scale {
             break;
         }
@@ -356,8 +376,22 @@ mod tests {
     fn svg_is_well_formed_and_has_legend_and_axis_labels() {
         let (rows, _) = cloud();
         let labels: Vec<usize> = (0..80).map(|i| i % 10).collect();
-        let names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
-        let fig = LatentScatter::from_codes(rows, labels).unwrap().class_names(names).title("Test set & codes");
+        let names = [
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ];
+        let fig = LatentScatter::from_codes(rows, labels)
+            .unwrap()
+            .class_names(names)
+            .title("Test set & codes");
         let svg = fig.to_svg().unwrap();
         super::super::curves::tests::assert_well_formed_xml(&svg);
         for name in names {
@@ -365,10 +399,18 @@ mod tests {
         }
         assert!(svg.contains("PC1 (") && svg.contains("% of variance)"));
         assert!(svg.contains("Test set &amp; codes"));
-        assert_eq!(svg.matches("<circle").count(), 80 + 10, "80 points and 10 legend markers");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            80 + 10,
+            "80 points and 10 legend markers"
+        );
         // Ten distinct fill colours.
-        let fills: std::collections::BTreeSet<&str> =
-            svg.split("fill=\"").skip(1).filter_map(|s| s.split('"').next()).filter(|c| c.starts_with('#')).collect();
+        let fills: std::collections::BTreeSet<&str> = svg
+            .split("fill=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .filter(|c| c.starts_with('#'))
+            .collect();
         assert!(fills.len() >= 10, "{fills:?}");
     }
 
