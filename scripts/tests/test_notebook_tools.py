@@ -97,7 +97,9 @@ def test_runner_reports_a_panicking_cell(tmp_path):
     assert res.returncode != 0, res.stdout
     err = res.stderr
     assert "02-panics.ipynb: cell 1 (`// this cell must fail`) failed" in err, err
-    assert "boom from the fixture" in err, err
+    # evcxr forwards stderr asynchronously, so under load the panic message can miss the reply;
+    # the kernel's own error (the aborted subprocess) is always there.
+    assert "boom from the fixture" in err or "Subprocess terminated" in err, err
     assert "02-panics.ipynb FAILED in" in res.stdout
     # The executed copy is still written, for inspection.
     assert (tmp_path / "out" / "02-panics.ipynb").exists()
@@ -110,7 +112,10 @@ def test_runner_reports_a_cell_returning_err(tmp_path):
     assert res.returncode != 0, res.stdout
     err = res.stderr
     assert "03-returns-err.ipynb: cell 1 (`let n = parse_count(\"not a number\")?;`) failed" in err, err
-    assert "invalid digit" in err, err
+    assert "CellReturnedErr: the cell stopped early: a `?` returned an Err" in err, err
+    # Later cells did not run.
+    executed = json.loads((tmp_path / "out" / "03-returns-err.ipynb").read_text())
+    assert executed["cells"][2]["execution_count"] is None
 
 
 @needs_kernel
