@@ -299,7 +299,9 @@ def main(argv: list[str]) -> int:
     if failures:
         print(f"run_notebooks: {len(failures)} notebook(s) failed:", file=sys.stderr)
         for f in failures:
-            print(f"  - {f.splitlines()[0]}", file=sys.stderr)
+            lines = [ln.strip() for ln in f.splitlines() if ln.strip()]
+            summary = lines[0].rstrip(":") + (f": {lines[1]}" if len(lines) > 1 else "")
+            print(f"  - {summary}", file=sys.stderr)
         return 1
     return 0
 
