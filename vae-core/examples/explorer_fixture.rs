@@ -29,6 +29,24 @@ fn convt(rng: &mut Rng, c_in: usize, c_out: usize, activation: Activation) -> De
     }
 }
 
+/// A `hidden -> 784` layer whose columns are smooth blobs on a dark background, so that
+/// decoded images look like soft strokes (random dense weights look like static).
+fn strokes(rng: &mut Rng, hidden: usize) -> DecoderLayer {
+    let mut weight = vec![0f32; 784 * hidden];
+    for h in 0..hidden {
+        let (cx, cy) = (6.0 + 16.0 * rng.uniform(), 5.0 + 18.0 * rng.uniform());
+        let (ex, ey) = (1.5 + 2.5 * rng.uniform(), 1.5 + 2.5 * rng.uniform());
+        let amp = 1.2 * (rng.uniform() - 0.35);
+        for y in 0..28 {
+            for x in 0..28 {
+                let d = ((x as f32 - cx) / ex).powi(2) + ((y as f32 - cy) / ey).powi(2);
+                weight[(y * 28 + x) * hidden + h] = amp * (-0.5 * d).exp();
+            }
+        }
+    }
+    DecoderLayer::Dense { weight, bias: vec![-4.0; 784], in_dim: hidden, out_dim: 784, activation: Activation::Identity }
+}
+
 fn mnist_like(latent_dim: usize, layers: Vec<DecoderLayer>, conditional_classes: Option<usize>) -> DecoderSpec {
     DecoderSpec { latent_dim, layers, output: OutputKind::Logits, height: 28, width: 28, conditional_classes }
 }
@@ -61,7 +79,7 @@ fn main() -> vae_core::Result<()> {
         ],
         None,
     );
-    let mlp20 = mnist_like(20, vec![dense(&mut rng, 20, 400, Activation::Relu), dense(&mut rng, 400, 784, Activation::Identity)], None);
+    let mlp20 = mnist_like(20, vec![dense(&mut rng, 20, 400, Activation::Relu), strokes(&mut rng, 400)], None);
     let cond = mnist_like(2, vec![dense(&mut rng, 12, 32, Activation::Tanh), dense(&mut rng, 32, 784, Activation::Identity)], Some(10));
 
     let mut cases = Vec::new();

@@ -134,7 +134,7 @@
   var hidden = new Uint8Array(NC);
   var base = $('points'), top = $('overlay');
   [base, top].forEach(function (c) { c.width = P; c.height = P; c.style.width = P + 'px'; c.style.height = P + 'px'; });
-  $('plane').style.width = P + 'px'; $('plane').style.height = P + 'px';
+  $('legend').style.maxWidth = P + 'px'; $('plane').style.width = P + 'px'; $('plane').style.height = P + 'px';
   var bctx = base.getContext('2d'), octx = top.getContext('2d');
   function toPx(v) { return (v - lo) / (hi - lo) * P; }
   function toPy(v) { return (hi - v) / (hi - lo) * P; }
@@ -146,7 +146,7 @@
       var a = Math.round(toPx(t)) + 0.5, b = Math.round(toPy(t)) + 0.5, lab = +t.toFixed(2) + '';
       bctx.strokeStyle = Math.abs(t) < 1e-9 ? '#d5d9e1' : '#eceef3';
       bctx.beginPath(); bctx.moveTo(a, 0); bctx.lineTo(a, P); bctx.moveTo(0, b); bctx.lineTo(P, b); bctx.stroke();
-      bctx.fillText(lab, a + 2, P - 3); bctx.fillText(lab, 2, b - 2);
+      if (t > lo + step / 4 && t < hi - step / 4) { bctx.fillText(lab, a + 2, P - 3); bctx.fillText(lab, 2, b - 2); }
     }
     bctx.globalAlpha = 0.7;
     for (var i = 0; i < N; i++) {
@@ -239,7 +239,7 @@
       frames.push(img);
       paintT(img); sctx.drawImage(thumbCanvas, f * (W * THUMB + GAP), 0);
     }
-    hook.interpFrames = frames.map(function (a) { return Array.from(a); });
+    hook.interpFrames = frames.map(function (a) { return Array.from(a); }); hook.ends = [Array.from(A), Array.from(B)];
     $('interp-note').textContent = 'A \u2192 B in ' + FR + ' steps (linear in z). Click again to start a new pair.';
     startAnim();
   }
@@ -297,7 +297,13 @@
   });
 
   // ---- test hook ----
-  hook.pixelToClient = function (px, py) { var r = top.getBoundingClientRect(); return { x: r.left + (px + 0.5) * r.width / P, y: r.top + (py + 0.5) * r.height / P }; };
+  // Integer client coordinates inside plane pixel (px, py): click events carry integer
+  // coordinates, so a fractional pixel centre could land in the neighbouring pixel.
+  hook.pixelToClient = function (px, py) {
+    var r = top.getBoundingClientRect(), sx = r.width / P, sy = r.height / P;
+    var inside = function (a, s, k) { var v = Math.ceil(a + k * s + 1e-6); return v < a + (k + 1) * s ? v : a + (k + 0.5) * s; };
+    return { x: inside(r.left, sx, px), y: inside(r.top, sy, py) };
+  };
   hook.zToPixel = function (zx, zy) { return { px: Math.min(P - 1, Math.floor(toPx(zx))), py: Math.min(P - 1, Math.floor(toPy(zy))) }; };
   hook.z = function () { return Array.from(z); };
   hook.decode = function (zz, l) { return Array.from(decode(Float32Array.from(zz), l || 0, new Float32Array(C * HW))); };
@@ -308,7 +314,7 @@
   markPlaneDims(); drawPoints(); drawOverlay(); render(); paintAnim(new Float32Array(C * HW));
   hook.decodeTimes = []; times = [];
   // Inside a notebook the page lives in an <iframe srcdoc>, same-origin: size the frame to fit.
-  function fit() { try { var f = window.frameElement; if (f) f.style.height = (document.documentElement.scrollHeight + 4) + 'px'; } catch (e) { /* cross-origin: keep the given height */ } }
+  function fit() { try { var f = window.frameElement; if (f) f.style.height = Math.ceil(document.body.getBoundingClientRect().bottom + window.scrollY + 2) + 'px'; } catch (e) { /* cross-origin: keep the given height */ } }
   fit(); if (window.ResizeObserver) new ResizeObserver(fit).observe(document.body);
   hook.ready = true;
 })();

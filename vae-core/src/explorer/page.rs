@@ -336,7 +336,7 @@ impl Explorer {
   <canvas id="view" class="pix"></canvas>
   <div class="zread" id="zread"></div>
   <div class="hint" id="timing"></div></div>
- <div class="panel"><h2>Interpolation</h2>
+ <div class="panel" style="max-width:300px"><h2>Interpolation</h2>
   <canvas id="anim" class="pix"></canvas>
   <div class="hint" id="interp-note">Click two points on the plane.</div>
   <div class="ctrl" style="margin-top:6px"><button id="clear" type="button">clear</button></div></div>
