@@ -32,4 +32,8 @@ fixtures="$(mktemp -d -t explorer-fixture-XXXXXX)"
 trap 'rm -rf "$fixtures"' EXIT
 cd "$root"
 cargo run --quiet -p vae-core --example explorer_fixture -- "$fixtures"
+# Optional: the notebook export path (evcxr output -> nbconvert HTML), when jupyter is installed.
+if command -v jupyter >/dev/null 2>&1 && jupyter nbconvert --version >/dev/null 2>&1; then
+  jupyter nbconvert --log-level=WARN --to html --output notebook "$fixtures/notebook.ipynb"
+fi
 CHROMIUM="$chromium_bin" node tests/browser/explorer.test.js "$fixtures" "$shot"

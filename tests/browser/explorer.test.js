@@ -45,6 +45,30 @@ async function moveTo(page, frame, px, py, offset = { x: 0, y: 0 }) {
   await page.mouse.move(offset.x + p.x, offset.y + p.y);
 }
 
+async function checkIframes(context, file, fr, what) {
+  console.log(`two explorers in iframes: ${what}`);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto('file://' + file);
+  const handles = await page.$$('iframe[srcdoc]');
+  check(handles.length === 2, `${handles.length} explorer frames`);
+  for (let k = 0; k < handles.length; k++) {
+    const frame = await handles[k].contentFrame();
+    await frame.waitForFunction(() => window.__explorer && window.__explorer.ready, null, { timeout: 20000 });
+    await handles[k].scrollIntoViewIfNeeded();
+    const box = await handles[k].boundingBox();
+    const bottom = await frame.evaluate(() => document.body.getBoundingClientRect().bottom);
+    check(box.height >= bottom && box.height <= bottom + 30, `frame ${k} sized itself to its content (${box.height}px for ${bottom}px)`);
+    await moveTo(page, frame, fr.px, fr.py, box);
+    const L = await frame.evaluate(() => window.__explorer.layout);
+    const d = await canvasDiff(frame, '#view', fr.expected[k], L.width, L.height, L.big);
+    check(d <= TOL, `frame ${k} decodes its own decoder: max pixel diff ${d}`);
+  }
+  check(errors.length === 0, 'no page errors' + (errors.length ? ': ' + errors.join(' | ') : ''));
+  await page.close();
+}
+
 const median = (a) => { const s = a.slice().sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 
 async function main() {
@@ -59,10 +83,12 @@ async function main() {
   });
   // The page must never touch the network: fail any request that is not the file itself.
   const external = [];
+  let inNotebookExport = false;
   await context.route('**/*', (route) => {
     const u = route.request().url();
     if (u.startsWith('file://') || u.startsWith('data:') || u === 'about:srcdoc') return route.continue();
-    external.push(u); return route.abort();
+    if (!inNotebookExport) external.push(u);
+    return route.abort();
   });
   const summary = {};
   try {
@@ -134,29 +160,15 @@ async function main() {
       await page.close();
     }
 
-    // Two explorers on one page, each in an <iframe srcdoc>, as in a notebook.
-    const fr = manifest.iframes;
-    console.log('two explorers in iframes');
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto('file://' + path.join(dir, fr.file));
-    const frames = page.frames().filter((f) => f !== page.mainFrame());
-    check(frames.length === 2, `${frames.length} explorer frames`);
-    const handles = await page.$$('iframe');
-    for (let k = 0; k < frames.length; k++) {
-      await frames[k].waitForFunction(() => window.__explorer && window.__explorer.ready, null, { timeout: 20000 });
-      await handles[k].scrollIntoViewIfNeeded();
-      const box = await handles[k].boundingBox();
-      const bottom = await frames[k].evaluate(() => document.body.getBoundingClientRect().bottom);
-      check(box.height >= bottom && box.height <= bottom + 30, `frame ${k} sized itself to its content (${box.height}px for ${bottom}px)`);
-      await moveTo(page, frames[k], fr.px, fr.py, box);
-      const L = await frames[k].evaluate(() => window.__explorer.layout);
-      const d = await canvasDiff(frames[k], '#view', fr.expected[k], L.width, L.height, L.big);
-      check(d <= TOL, `frame ${k} decodes its own decoder: max pixel diff ${d}`);
-    }
-    check(errors.length === 0, 'no page errors in the iframe host');
-    check(external.length === 0, 'no network requests' + (external.length ? ': ' + external.join(' ') : ''));
+    // Two explorers on one page, each in an <iframe srcdoc>, as in a notebook output.
+    await checkIframes(context, path.join(dir, manifest.iframes.file), manifest.iframes, 'host page');
+    check(external.length === 0, 'no network requests from explorer pages' + (external.length ? ': ' + external.join(' ') : ''));
+    // The same outputs after `jupyter nbconvert --to html` (the script runs it when available;
+    // nbconvert's own template asks for CDN scripts, which are blocked and do not matter here).
+    const nb = path.join(dir, 'notebook.html');
+    inNotebookExport = true;
+    if (fs.existsSync(nb)) await checkIframes(context, nb, manifest.iframes, 'nbconvert HTML export');
+    else console.log('(no notebook.html: nbconvert export not checked)');
   } finally {
     await context.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });

@@ -139,6 +139,17 @@ fn main() -> vae_core::Result<()> {
         e2.to_iframe_html()
     );
     std::fs::write(out.join("two_iframes.html"), host).map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
+    // The same two outputs in a notebook, as evcxr's display_data (for `jupyter nbconvert`).
+    let cell = |i: usize, html: String| {
+        json!({"cell_type": "code", "execution_count": i, "id": format!("cell{i}"), "metadata": {},
+               "source": [format!("explorer{i}")],
+               "outputs": [{"output_type": "display_data", "metadata": {}, "data": {"text/html": html}}]})
+    };
+    let nb = json!({"nbformat": 4, "nbformat_minor": 5,
+                    "metadata": {"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"},
+                                 "language_info": {"name": "Rust"}},
+                    "cells": [cell(1, e1.to_iframe_html()), cell(2, e2.to_iframe_html())]});
+    std::fs::write(out.join("notebook.ipynb"), nb.to_string()).map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
     let z = e2.pixel_to_latent(100, 300);
     let iframes = json!({"file": "two_iframes.html", "px": 100, "py": 300, "z": z,
                          "expected": [s1.decode_pixels(&z, None)?, s2.decode_pixels(&z, None)?]});
