@@ -384,7 +384,13 @@ impl Explorer {
 
     /// Display hook for the evcxr Jupyter kernel: a cell ending in an `Explorer` shows it.
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.to_iframe_html());
+        println!("{}", self.evcxr_content());
+    }
+
+    /// What [`evcxr_display`](Self::evcxr_display) prints: evcxr's `EVCXR_BEGIN_CONTENT
+    /// text/html` ... `EVCXR_END_CONTENT` block around [`to_iframe_html`](Self::to_iframe_html).
+    pub fn evcxr_content(&self) -> String {
+        format!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.to_iframe_html())
     }
 }
 
@@ -395,4 +401,118 @@ fn escape_html(s: &str) -> String {
 /// Escapes for a double-quoted attribute: only `&` and `"` matter there.
 fn escape_attr(s: &str) -> String {
     s.replace('&', "&amp;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explorer::spec::Activation;
+    use crate::rng::Rng;
+    use candle_core::Device;
+
+    fn mlp(rng: &mut Rng, latent: usize, hidden: usize) -> DecoderSpec {
+        let layer = |rng: &mut Rng, i: usize, o: usize, activation| DecoderLayer::Dense {
+            weight: rng.normal_vec(i * o),
+            bias: rng.normal_vec(o),
+            in_dim: i,
+            out_dim: o,
+            activation,
+        };
+        DecoderSpec {
+            latent_dim: latent,
+            layers: vec![layer(rng, latent, hidden, Activation::Relu), layer(rng, hidden, 784, Activation::Identity)],
+            output: OutputKind::Logits,
+            height: 28,
+            width: 28,
+            conditional_classes: None,
+        }
+    }
+
+    fn names() -> Vec<String> {
+        (0..10).map(|d| format!("digit {d}")).collect()
+    }
+
+    #[test]
+    fn mlp_vae_page_with_5000_points_stays_under_2_mb() {
+        let mut rng = Rng::new(1);
+        let spec = mlp(&mut rng, 20, 400);
+        let z = rng.randn((5000, 20), &Device::Cpu).unwrap();
+        let labels: Vec<u32> = (0..5000).map(|i| (i % 10) as u32).collect();
+        let ex = Explorer::new(spec, &z, &labels, &names()).unwrap();
+        let html = ex.to_html();
+        assert!(html.len() < 2_000_000, "page is {} bytes", html.len());
+        assert!(html.contains(&format!("page size {:.2} MB", html.len() as f64 / 1e6)));
+        assert!(html.contains("3000 of 5000 points shown"));
+        // Standalone: nothing may be fetched from anywhere.
+        for needle in ["http://", "https://", "src=\"", "<link"] {
+            assert!(!html.contains(needle), "page contains {needle}");
+        }
+    }
+
+    #[test]
+    fn iframe_srcdoc_escapes_the_page_and_evcxr_block_wraps_it() {
+        let mut rng = Rng::new(2);
+        let ex = Explorer::new(mlp(&mut rng, 2, 8), &vec![vec![0.1, 0.2]; 3], &[0, 1, 1], &names())
+            .unwrap()
+            .with_title("a \"quoted\" </script> & title");
+        let frame = ex.to_iframe_html();
+        let srcdoc = frame.strip_prefix("<iframe srcdoc=\"").unwrap();
+        let end = srcdoc.find('"').unwrap();
+        // The first unescaped quote closes the attribute right after the whole page.
+        assert!(srcdoc[..end].ends_with("</html>\n"), "srcdoc was cut short");
+        assert!(srcdoc[end..].starts_with("\" style="));
+        // The page itself keeps the title out of its script and markup.
+        let html = ex.to_html();
+        assert!(!html.contains("</script> &"));
+        assert!(html.contains("a \"quoted\" &lt;/script&gt; &amp; title"));
+        let block = ex.evcxr_content();
+        assert!(block.starts_with("EVCXR_BEGIN_CONTENT text/html\n<iframe srcdoc="));
+        assert!(block.ends_with("</iframe>\nEVCXR_END_CONTENT"));
+    }
+
+    #[test]
+    fn pixel_to_latent_maps_pixel_centres_with_y_up() {
+        let mut rng = Rng::new(3);
+        let ex = Explorer::new(mlp(&mut rng, 4, 8), &vec![vec![0.0; 4]; 2], &[0, 1], &[])
+            .unwrap()
+            .with_range(-2.0, 2.0)
+            .unwrap()
+            .with_plane_dims(2, 0)
+            .unwrap()
+            .with_plane_px(400);
+        // 0.01 per pixel; z[2] runs along x, z[0] along y (up); other dims stay at 0.
+        let close = |a: Vec<f32>, b: [f32; 4]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(ex.pixel_to_latent(0, 399), [-1.995, 0.0, -1.995, 0.0]));
+        assert!(close(ex.pixel_to_latent(200, 0), [1.995, 0.0, 0.005, 0.0]));
+    }
+
+    #[test]
+    fn auto_range_covers_the_points_in_half_steps() {
+        let mut rng = Rng::new(4);
+        let pts: Vec<Vec<f32>> = (0..400).map(|i| vec![(i as f32 / 399.0) * 4.0 - 2.0, 0.5]).collect();
+        let ex = Explorer::new(mlp(&mut rng, 2, 8), &pts, &vec![0; 400], &[]).unwrap();
+        assert_eq!(ex.range(), (-2.5, 2.5));
+        let empty: Vec<Vec<f32>> = vec![];
+        assert_eq!(Explorer::new(mlp(&mut rng, 2, 8), &empty, &[], &[]).unwrap().range(), (-3.0, 3.0));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_that_say_what_to_fix() {
+        let mut rng = Rng::new(5);
+        let spec = mlp(&mut rng, 2, 8);
+        let e = Explorer::new(spec.clone(), &vec![vec![0.0; 3]], &[0], &[]).unwrap_err().to_string();
+        assert!(e.contains("points have 3 dimensions but the decoder's latent size is 2"), "{e}");
+        let e = Explorer::new(spec.clone(), &vec![vec![0.0; 2]; 2], &[0], &[]).unwrap_err().to_string();
+        assert!(e.contains("2 points but 1 labels"), "{e}");
+        let e = Explorer::new(spec.clone(), &vec![vec![0.0, 1.0], vec![0.0]], &[0, 0], &[]).unwrap_err().to_string();
+        assert!(e.contains("row 1 has 1 values"), "{e}");
+        let e = Explorer::new(spec.clone(), &vec![vec![f32::NAN, 0.0]], &[0], &[]).unwrap_err().to_string();
+        assert!(e.contains("NaN"), "{e}");
+        let ex = Explorer::new(spec, &vec![vec![0.0, 0.0]], &[0], &[]).unwrap();
+        assert!(ex.clone().with_plane_dims(1, 1).is_err());
+        assert!(ex.clone().with_plane_dims(0, 2).is_err());
+        assert!(ex.with_range(1.0, -1.0).is_err());
+        let t = Tensor::zeros((2, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert!(LatentPoints::rows(&t).unwrap_err().to_string().contains("[N, D] tensor"));
+    }
 }
