@@ -15,6 +15,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod evaluation;
+pub mod explorer;
 pub mod figures;
 pub mod losses;
 pub mod models;
