@@ -11,6 +11,7 @@
 //! 4. figures and the explorer
 pub mod data;
 pub mod error;
+pub mod ops;
 pub mod rng;
 
 pub use error::{Error, Result};
