@@ -131,9 +131,14 @@ impl CustomOp2 for Conv2dOp {
         let (_, _, h, wd) = x.dims4()?;
         let k = w.dim(2)?;
         let back = ConvTranspose2dOp { stride: self.stride, padding: self.padding, out_h: h, out_w: wd };
-        let dx = dy.apply_op2(w, back)?;
-        let dw = x.apply_op2_no_bwd(&dy, &Conv2dWeightGrad { k, stride: self.stride, padding: self.padding })?;
-        Ok((Some(dx), Some(dw)))
+        // The first layer's input is data: its gradient would be computed and thrown away.
+        let dx = if x.track_op() { Some(dy.apply_op2(w, back)?) } else { None };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(&dy, &Conv2dWeightGrad { k, stride: self.stride, padding: self.padding })?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
     }
 }
 

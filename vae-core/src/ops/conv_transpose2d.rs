@@ -97,8 +97,16 @@ impl CustomOp2 for ConvTranspose2dOp {
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let k = w.dim(2)?;
-        let dx = dy.apply_op2(w, Conv2dOp { stride: self.stride, padding: self.padding })?;
-        let dw = dy.apply_op2_no_bwd(x, &Conv2dWeightGrad { k, stride: self.stride, padding: self.padding })?;
-        Ok((Some(dx), Some(dw)))
+        let dx = if x.track_op() {
+            Some(dy.apply_op2(w, Conv2dOp { stride: self.stride, padding: self.padding })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(dy.apply_op2_no_bwd(x, &Conv2dWeightGrad { k, stride: self.stride, padding: self.padding })?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
     }
 }
