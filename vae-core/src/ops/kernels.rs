@@ -1,0 +1,250 @@
+//! CPU kernels behind the fast convolutions: `im2col`, `col2im`, a strided `gemm` wrapper and a
+//! batch splitter that hands disjoint slices of the batch to worker threads.
+//!
+//! With an input `x` of shape `[C, H, W]`, a square kernel of size `K`, stride `s` and padding `p`,
+//! `im2col` builds the matrix `col[(c, kh, kw), (oh, ow)] = x[c, oh*s + kh - p, ow*s + kw - p]`
+//! (zero outside the image), so a convolution becomes one matrix product `W · col`.
+//! `col2im` is its adjoint: it scatters-adds such a matrix back into an image, which is what a
+//! transposed convolution (and the input gradient of a convolution) needs.
+//!
+//! ```
+//! // A 1x3x3 image, kernel 2, stride 1, no padding: 4 output positions, 4 taps each.
+//! let x: Vec<f32> = (0..9).map(|v| v as f32).collect();
+//! let mut col = vec![0f32; 4 * 4];
+//! vae_core::ops::kernels::im2col(&x, 1, 3, 3, 2, 1, 0, 2, 2, &mut col);
+//! // Tap (kh=0, kw=0) sees the top-left pixel of every window.
+//! assert_eq!(&col[0..4], &[0.0, 1.0, 3.0, 4.0]);
+//! ```
+use std::ops::{AddAssign, Range};
+
+/// Element types the kernels run on (the ones `gemm` supports and candle stores on CPU).
+pub trait Elem: Copy + Default + Send + Sync + AddAssign + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl Elem for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl Elem for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// Output size of a convolution along one axis, or `None` when the kernel does not fit.
+pub fn conv_out_len(len: usize, k: usize, stride: usize, padding: usize) -> Option<usize> {
+    let padded = len + 2 * padding;
+    if stride == 0 || padded < k {
+        return None;
+    }
+    Some((padded - k) / stride + 1)
+}
+
+/// Unfolds one image `x: [c, h, w]` into `col: [c*k*k, oh*ow]` (row-major).
+#[allow(clippy::too_many_arguments)]
+pub fn im2col<T: Elem>(
+    x: &[T],
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    oh: usize,
+    ow: usize,
+    col: &mut [T],
+) {
+    let n = oh * ow;
+    debug_assert!(x.len() >= c * h * w && col.len() >= c * k * k * n);
+    for ci in 0..c {
+        let img = &x[ci * h * w..(ci + 1) * h * w];
+        for kh in 0..k {
+            for kw in 0..k {
+                let row = &mut col[((ci * k + kh) * k + kw) * n..][..n];
+                // Output columns whose tap lands inside the image: ow*s + kw - p in [0, w).
+                let (ow_lo, ow_hi) = valid_range(kw, padding, stride, w, ow);
+                for y in 0..oh {
+                    let dst = &mut row[y * ow..(y + 1) * ow];
+                    let iy = (y * stride + kh) as isize - padding as isize;
+                    if iy < 0 || iy >= h as isize || ow_lo >= ow_hi {
+                        dst.fill(T::ZERO);
+                        continue;
+                    }
+                    let src = &img[iy as usize * w..(iy as usize + 1) * w];
+                    dst[..ow_lo].fill(T::ZERO);
+                    dst[ow_hi..].fill(T::ZERO);
+                    let ix0 = ow_lo * stride + kw - padding;
+                    if stride == 1 {
+                        dst[ow_lo..ow_hi].copy_from_slice(&src[ix0..ix0 + (ow_hi - ow_lo)]);
+                    } else {
+                        for (j, d) in dst[ow_lo..ow_hi].iter_mut().enumerate() {
+                            *d = src[ix0 + j * stride];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `col: [c*k*k, ih*iw]` back into the image `y: [c, oh, ow]`, the adjoint of [`im2col`]
+/// (`ih, iw` index the columns, `oh, ow` the image). `y` is accumulated into, not overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn col2im<T: Elem>(
+    col: &[T],
+    c: usize,
+    oh: usize,
+    ow: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    ih: usize,
+    iw: usize,
+    y: &mut [T],
+) {
+    let n = ih * iw;
+    debug_assert!(y.len() >= c * oh * ow && col.len() >= c * k * k * n);
+    for ci in 0..c {
+        let img = &mut y[ci * oh * ow..(ci + 1) * oh * ow];
+        for kh in 0..k {
+            for kw in 0..k {
+                let row = &col[((ci * k + kh) * k + kw) * n..][..n];
+                let (x_lo, x_hi) = valid_range(kw, padding, stride, ow, iw);
+                if x_lo >= x_hi {
+                    continue;
+                }
+                for yy in 0..ih {
+                    let oy = (yy * stride + kh) as isize - padding as isize;
+                    if oy < 0 || oy >= oh as isize {
+                        continue;
+                    }
+                    let dst = &mut img[oy as usize * ow..(oy as usize + 1) * ow];
+                    let src = &row[yy * iw + x_lo..yy * iw + x_hi];
+                    let ox0 = x_lo * stride + kw - padding;
+                    if stride == 1 {
+                        for (d, s) in dst[ox0..ox0 + src.len()].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (j, s) in src.iter().enumerate() {
+                            dst[ox0 + j * stride] += *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Range `[lo, hi)` of positions `j` in `0..n` with `j*stride + tap - padding` in `[0, len)`.
+fn valid_range(tap: usize, padding: usize, stride: usize, len: usize, n: usize) -> (usize, usize) {
+    // j*stride >= padding - tap
+    let lo = if padding > tap { (padding - tap).div_ceil(stride) } else { 0 };
+    // j*stride + tap - padding <= len - 1  <=>  j*stride <= len - 1 + padding - tap
+    let hi = if len + padding > tap { (len - 1 + padding - tap) / stride + 1 } else { 0 };
+    (lo.min(n), hi.min(n))
+}
+
+/// A row-major matrix view for [`matmul`]: element `(i, j)` lives at `ptr[i*rs + j*cs]`.
+#[derive(Clone, Copy)]
+pub struct Mat<T> {
+    pub ptr: *const T,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+/// `dst[m, n] (row-major) = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`, single-threaded.
+///
+/// Threads are spread over the batch by the callers instead: the matrices here are small
+/// (tens to hundreds of rows), where splitting one product across cores costs more than it saves.
+pub fn matmul<T: Elem>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, lhs: Mat<T>, rhs: Mat<T>) {
+    assert!(dst.len() >= m * n, "matmul destination too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(T::ZERO);
+        }
+        return;
+    }
+    // SAFETY: dst holds m*n elements (checked above); the callers build lhs/rhs views over
+    // slices holding m*k and k*n elements with the given strides.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Number of worker threads for the batch loop: candle's own setting (`RAYON_NUM_THREADS`,
+/// default the physical cores), overridden by `VAE_OPS_THREADS`.
+pub fn num_threads() -> usize {
+    std::env::var("VAE_OPS_THREADS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(candle_core::utils::get_num_threads)
+        .max(1)
+}
+
+/// Splits `0..items` into at most `threads` contiguous chunks and runs `f(range, out_chunk)` on
+/// each, where `out_chunk` is the part of `out` (`per_item` elements per item) that the range owns.
+/// Scoped OS threads rather than a pool: one spawn costs tens of microseconds, small next to a
+/// convolution over a batch, and idle workers never spin while candle's own pool works.
+pub fn for_batches<T: Send, F>(items: usize, per_item: usize, out: &mut [T], threads: usize, f: F)
+where
+    F: Fn(Range<usize>, &mut [T]) + Sync,
+{
+    let ranges = split(items, threads);
+    if ranges.len() <= 1 {
+        f(0..items, &mut out[..items * per_item]);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let mut rest = &mut out[..items * per_item];
+        let mut handles = Vec::with_capacity(ranges.len());
+        let last = ranges.len() - 1;
+        for (i, r) in ranges.into_iter().enumerate() {
+            let (mine, tail) = rest.split_at_mut(r.len() * per_item);
+            rest = tail;
+            let f = &f;
+            if i == last {
+                // The calling thread takes the last chunk instead of idling.
+                f(r, mine);
+            } else {
+                handles.push(scope.spawn(move || f(r, mine)));
+            }
+        }
+        for h in handles {
+            if let Err(e) = h.join() {
+                std::panic::resume_unwind(e);
+            }
+        }
+    });
+}
+
+/// `0..items` cut into at most `threads` contiguous, nearly equal, non-empty ranges.
+pub fn split(items: usize, threads: usize) -> Vec<Range<usize>> {
+    let parts = threads.min(items).max(1);
+    let chunk = items.div_ceil(parts).max(1);
+    (0..items).step_by(chunk).map(|s| s..(s + chunk).min(items)).collect()
+}
