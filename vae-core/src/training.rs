@@ -10,7 +10,7 @@
 //! use candle_core::{Device, Tensor};
 //! use vae_core::{data::{Dataset, Split}, models::Model, rng::Rng, training::{TrainConfig, Trainer}};
 //! let mut rng = Rng::new(0);
-//! let split = |n| -> vae_core::Result<Split> {
+//! let mut split = |n| -> vae_core::Result<Split> {
 //!     Ok(Split { images: rng.rand((n, 784), 0.0, 1.0, &Device::Cpu)?, labels: Tensor::zeros(n, candle_core::DType::U32, &Device::Cpu)? })
 //! };
 //! let data = Dataset { name: "noise".into(), train: split(64)?, test: split(16)?, class_names: vec!["0".into()], height: 28, width: 28 };
