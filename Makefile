@@ -28,7 +28,7 @@ ifeq ($(origin CANDLE_NUM_THREADS),undefined)
   endif
 endif
 
-.PHONY: help setup data test test-rust test-scripts test-data notebooks notebooks-quick lab clean-notebooks
+.PHONY: help setup data test test-rust test-scripts test-explorer test-data notebooks notebooks-quick lab clean-notebooks
 
 help:
 	@echo "make test            setup + Rust tests + checks + every notebook in quick mode (what CI runs)"
@@ -38,6 +38,7 @@ help:
 	@echo "make setup           .venv, evcxr_jupyter, the 'rust' kernel, data (idempotent)"
 	@echo "make data            MNIST + Fashion-MNIST into data/ (or \$$VAE_DATA_DIR), verified"
 	@echo "make clean-notebooks strip outputs from notebooks/*.ipynb"
+	@echo "make test-explorer   the latent explorer in headless Chromium"
 	@echo "make test-data       exercise scripts/fetch_data.sh (downloads, ~1 min)"
 
 setup:
@@ -55,6 +56,7 @@ test: setup
 	$(PY) $(ROOT)/scripts/check_notebooks_clean.py
 	$(PY) $(ROOT)/scripts/check_env_agrees.py
 	@$(MAKE) test-scripts
+	@$(MAKE) test-explorer
 	$(PY) $(ROOT)/scripts/run_notebooks.py --quick $(RUN_NOTEBOOKS_FLAGS)
 	@echo "make test: all passed"
 
@@ -66,6 +68,10 @@ test-rust:
 # makes a missing Rust kernel a failure instead of a skip.
 test-scripts:
 	cd $(ROOT) && VAE_REQUIRE_EVCXR=1 $(PY) -m pytest -q -p no:cacheprovider scripts/tests
+
+# The latent explorer in headless Chromium (Debian's package; installed if missing).
+test-explorer:
+	cd $(ROOT) && PATH=$(VENV)/bin:$$PATH scripts/test_explorer.sh
 
 test-data:
 	$(ROOT)/scripts/tests/test_fetch_data.sh

@@ -104,6 +104,11 @@ fn train_eval_on_a_tiny_mnist_directory() {
     assert!(image::open(png("r.png")).unwrap().height() >= 2 * 28);
     let (code, _, err) = vae(&["scatter", ck, "--out", png("z.svg").to_str().unwrap()], Some(root.path()));
     assert_eq!(code, 0, "{err}");
+    let (code, out, err) = vae(&["explore", ck, "--out", png("e.html").to_str().unwrap()], Some(root.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("MB"), "{out}");
+    let html = std::fs::read_to_string(png("e.html")).unwrap();
+    assert!(html.contains("<canvas") && !html.contains("src=\"http"), "explorer page must be self-contained");
     let svg = std::fs::read_to_string(png("z.svg")).unwrap();
     assert!(svg.starts_with("<svg") || svg.contains("<svg"), "not an SVG");
     let texts: Vec<&str> = svg.split("<text").skip(1).filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split("</text>").next())).map(|t| t.trim()).collect();

@@ -26,6 +26,7 @@ commands:
   manifold CKPT --out FILE.png [--n N] [--range quantiles|LO:HI]
   reconstruct CKPT --out FILE.png [--n N] [--dataset D] [--data-dir DIR]
   scatter CKPT --out FILE.svg [--n N] [--dataset D] [--data-dir DIR]
+  explore CKPT --out FILE.html [--n N] [--dataset D] [--data-dir DIR]   (interactive latent explorer)
   data info [--dir DIR]
   bench   --model M [--epochs N] [--batch-size B] [--max-batches N] [--dataset D] [--json]
   help
@@ -343,6 +344,7 @@ fn run(args: &[String]) -> CliResult<()> {
         "manifold" => figures_cli::cmd_manifold(rest),
         "reconstruct" => figures_cli::cmd_reconstruct(rest),
         "scatter" => figures_cli::cmd_scatter(rest),
+        "explore" => figures_cli::cmd_explore(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -423,6 +425,20 @@ mod figures_cli {
         let z = evaluation::encode_split(&model, &test)?;
         vae_core::figures::LatentScatter::new(&z, &test.labels)?.class_names(names).save(out)?;
         println!("wrote the codes of {} test images to {out}", test.len());
+        Ok(())
+    }
+
+    pub fn cmd_explore(args: &[String]) -> CliResult<()> {
+        let o = Opts::parse("explore", args, &["n", "out", "dataset", "data-dir"], &[])?;
+        let ckpt = o.one_positional("checkpoint path")?;
+        let out = o.require("out")?;
+        let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+        let (test, names) = test_images(&o, o.num("n", 3000)?)?;
+        let test = vae_core::data::Split { images: test.images.to_device(model.device())?, labels: test.labels.to_device(model.device())? };
+        let explorer = vae_core::explorer::explorer_for(&model, &test, &names)?.with_title(format!("{} latent space", model.kind()));
+        explorer.save(out)?;
+        let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        println!("wrote the explorer ({:.2} MB, {} points) to {out}", size as f64 / 1e6, test.len());
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`spec`]: [`DecoderSpec`], the model-free decoder description (and a reference forward pass);
 //! - [`encode`]: base64 packing of weights and points;
-//! - [`page`]: [`Explorer`], which writes the page, saves it, and shows it in evcxr notebooks.
+//! - [`page`]: [`Explorer`], which writes the page, saves it, and shows it in evcxr notebooks;
+//! - [`from_model`]: a trained model's decoder as a spec, and an explorer over its codes.
 //!
 //! ```
 //! use vae_core::explorer::{Activation, DecoderLayer, DecoderSpec, Explorer, OutputKind};
@@ -23,8 +24,10 @@
 //! assert!(ex.to_iframe_html().starts_with("<iframe srcdoc=\""));
 //! ```
 pub mod encode;
+pub mod from_model;
 pub mod page;
 pub mod spec;
 
+pub use from_model::{decoder_spec, explorer_for};
 pub use page::{Explorer, ExplorerOptions, LatentPoints};
 pub use spec::{Activation, DecoderLayer, DecoderSpec, OutputKind};

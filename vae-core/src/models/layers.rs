@@ -141,6 +141,14 @@ pub fn batch_norm1d(features: usize, vb: VarBuilder) -> Result<BatchNorm1d> {
 impl BatchNorm1d {
     const EPS: f64 = 1e-5;
     const MOMENTUM: f64 = 0.1;
+
+    /// The evaluation-mode layer as `y = s * x + t` (running statistics folded in), for
+    /// exporting a decoder as plain dense layers.
+    pub fn scale_shift(&self) -> Result<(Tensor, Tensor)> {
+        let s = (&self.gamma / (self.running_var.as_tensor() + Self::EPS)?.sqrt()?)?;
+        let t = (&self.beta - (self.running_mean.as_tensor() * &s)?)?;
+        Ok((s, t))
+    }
 }
 
 impl ModuleT for BatchNorm1d {
@@ -187,8 +195,12 @@ impl DenseStack {
     pub fn out_dim(&self, in_dim: usize) -> usize {
         self.layers.last().map(|(l, _)| l.weight().dim(0).unwrap_or(in_dim)).unwrap_or(in_dim)
     }
-    pub fn layers(&self) -> impl Iterator<Item = &Linear> {
-        self.layers.iter().map(|(l, _)| l)
+    /// Each dense layer with its batch norm, if any.
+    pub fn layers(&self) -> impl Iterator<Item = (&Linear, Option<&BatchNorm1d>)> {
+        self.layers.iter().map(|(l, b)| (l, b.as_ref()))
+    }
+    pub fn activation(&self) -> Activation {
+        self.activation
     }
     pub fn has_batch_norm(&self) -> bool {
         self.layers.iter().any(|(_, b)| b.is_some())
