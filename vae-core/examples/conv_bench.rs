@@ -13,7 +13,8 @@ use vae_core::ops;
 use vae_core::rng::Rng;
 
 // glibc malloc returns candle's large temporaries to the OS and page-faults them back every
-// step; mimalloc keeps them, which alone makes candle several times faster here.
+// step; `perf::tune_allocator` (called in main) stops that. `--features mimalloc` compares.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -140,6 +141,7 @@ fn bench(imp: Impl, steps: usize) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
+    vae_core::perf::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let steps = arg("--steps").and_then(|s| s.parse().ok()).unwrap_or(20);

@@ -10,6 +10,7 @@ use vae_core::rng::Rng;
 use vae_core::training::{Binarization, TrainConfig, Trainer};
 use vae_core::{checkpoint, evaluation, Result};
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -449,6 +450,7 @@ mod figures_cli {
 }
 
 fn main() -> ExitCode {
+    vae_core::perf::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
