@@ -76,7 +76,7 @@ pub fn conv2d(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = crate::ops::conv2d(x, &self.weight, self.stride, self.padding)?;
-        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+        crate::ops::add_channel_bias(&y, &self.bias)
     }
 }
 
@@ -113,7 +113,7 @@ pub fn conv_transpose2d(
 impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = crate::ops::conv_transpose2d(x, &self.weight, self.stride, self.padding, self.output_padding)?;
-        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+        crate::ops::add_channel_bias(&y, &self.bias)
     }
 }
 

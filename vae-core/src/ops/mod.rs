@@ -30,6 +30,7 @@
 //! assert!(diff < 1e-4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+pub use bias::add_channel_bias;
 use std::borrow::Cow;
 
 use candle_core::{bail, DType, Layout, Result, Tensor};
@@ -58,6 +59,7 @@ macro_rules! dispatch2 {
     };
 }
 
+mod bias;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod kernels;
