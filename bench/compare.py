@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Side-by-side training speed: vae-core (`vae bench`) against PyTorch CPU
+(`bench/pytorch_reference.py`), run in alternation on the same machine and the same IDX files,
+printing each run and the ratio of the medians (vae-core / PyTorch; below 1 is faster).
+
+Usage:
+  python3 bench/compare.py --model mlp-vae --rounds 3 [--max-batches 200] \
+      [--python /path/to/venv-with-torch/bin/python] [--vae target/release/vae] [--threads 2]
+
+Both sides time the same number of batches and report seconds per full epoch (extrapolated
+when --max-batches is given). The `vae` binary is built with `cargo build --release --bin vae`.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FULL_BATCHES = {"mlp-vae": 469, "conv-vae": 1875}  # 60 000 images at batch 128 / 32
+
+
+def last_json(out):
+    rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    if not rows:
+        raise RuntimeError("no JSON line in the output:\n" + out)
+    return rows[-1]
+
+
+def run(cmd, env):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
+    return last_json(p.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=sorted(FULL_BATCHES), default="mlp-vae")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--max-batches", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--python", default=sys.executable, help="a Python with torch and numpy")
+    ap.add_argument("--vae", default=os.path.join(ROOT, "target", "release", "vae"))
+    a = ap.parse_args()
+    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), CANDLE_NUM_THREADS=str(a.threads))
+    limit = ["--max-batches", str(a.max_batches)] if a.max_batches else []
+    full = FULL_BATCHES[a.model]
+    ours, theirs = [], []
+    for r in range(a.rounds):
+        v = run([a.vae, "bench", "--model", a.model, "--epochs", "1", "--json"] + limit, env)
+        ours.append(v["epoch_seconds"] * full / v["batches"])
+        t = run([a.python, os.path.join(ROOT, "bench", "pytorch_reference.py"), "--model", a.model, "--epochs", "1",
+                 "--threads", str(a.threads)] + limit, env)
+        theirs.append(t.get("extrapolated_epoch_seconds", t["epoch_seconds"]))
+        print(json.dumps({"round": r + 1, "model": a.model, "vae_core_epoch_seconds": round(ours[-1], 2),
+                          "pytorch_epoch_seconds": round(theirs[-1], 2)}), flush=True)
+    mo, mt = statistics.median(ours), statistics.median(theirs)
+    print(json.dumps({"model": a.model, "threads": a.threads, "rounds": a.rounds, "median_vae_core": round(mo, 2),
+                      "median_pytorch": round(mt, 2), "ratio": round(mo / mt, 3)}))
+
+
+if __name__ == "__main__":
+    main()
