@@ -71,13 +71,12 @@ impl InplaceOp2 for Update<'_> {
         let (b1, b2) = (self.beta1, self.beta2);
         let step = self.lr / self.c1;
         let inv_c2 = 1.0 / self.c2;
-        for i in 0..w.len() {
-            let gi = g[i];
-            let mi = b1 * m[i] + (1.0 - b1) * gi;
-            let vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            w[i] -= step * mi / ((vi * inv_c2).sqrt() + self.eps);
+        let eps = self.eps;
+        // Zipped iterators (no indexing) let the compiler vectorise the loop.
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w -= step * *m / ((*v * inv_c2).sqrt() + eps);
         }
         Ok(())
     }
