@@ -83,12 +83,7 @@ pub fn log_mean_exp(a: &Tensor, dim: usize) -> Result<Tensor> {
     (s + m)?.affine(1.0, -k.ln())?.squeeze(dim)
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("fused bce: {what} must be a contiguous f32 tensor"),
-    }
-}
+use crate::ops::f32_slice;
 
 /// Per-row $\sum_i \max(\ell_i,0) - \ell_i x_i + \log(1+e^{-|\ell_i|})$ in one pass.
 struct FusedBce;
@@ -102,8 +97,8 @@ impl CustomOp2 for FusedBce {
         if !l1c || !l2c {
             candle_core::bail!("fused bce: inputs must be contiguous");
         }
-        let logits = f32_slice(s1, l1, "logits")?;
-        let target = f32_slice(s2, l2, "target")?;
+        let logits = f32_slice(s1, l1, "fused bce: logits")?;
+        let target = f32_slice(s2, l2, "fused bce: target")?;
         let dims = l1.dims();
         let d = *dims.last().unwrap_or(&1);
         let out: Vec<f32> = logits
@@ -138,9 +133,9 @@ impl CustomOp3 for FusedBceGrad {
         "fused-bce-with-logits-grad"
     }
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
-        let logits = f32_slice(s1, l1, "logits")?;
-        let target = f32_slice(s2, l2, "target")?;
-        let g = f32_slice(s3, l3, "grad")?;
+        let logits = f32_slice(s1, l1, "fused bce: logits")?;
+        let target = f32_slice(s2, l2, "fused bce: target")?;
+        let g = f32_slice(s3, l3, "fused bce: grad")?;
         let d = *l1.dims().last().unwrap_or(&1);
         let mut out = vec![0f32; logits.len()];
         for (r, ((o, l), t)) in out.chunks_exact_mut(d).zip(logits.chunks_exact(d)).zip(target.chunks_exact(d)).enumerate() {

@@ -12,24 +12,8 @@
 //! assert_eq!(f32_to_f16_bits(-2.5), 0xC100);
 //! ```
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 (RFC 4648, with `=` padding), the form `atob` reads.
-pub fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+/// Standard base64 (RFC 4648, with `=` padding), the form `atob` reads: the figures' encoder.
+pub use crate::figures::display::base64;
 
 /// base64 of `values` as little-endian `Float32`.
 pub fn base64_f32(values: &[f32]) -> String {

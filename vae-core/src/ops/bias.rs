@@ -25,10 +25,7 @@ pub fn add_channel_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("channel bias: expected a contiguous f32 tensor"),
-    }
+    super::f32_slice(s, l, "channel bias: the input")
 }
 
 struct ChannelBias;

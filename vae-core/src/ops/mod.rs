@@ -31,6 +31,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 pub use bias::add_channel_bias;
+
+/// A contiguous f32 CPU storage as a slice, or an error naming the op and the argument.
+pub(crate) fn f32_slice<'a>(s: &'a candle_core::CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (candle_core::CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => bail!("{what} must be a contiguous f32 tensor"),
+    }
+}
 use std::borrow::Cow;
 
 use candle_core::{bail, DType, Layout, Result, Tensor};
