@@ -24,3 +24,5 @@ pub mod perf;
 pub mod training;
 pub mod bench;
 pub mod device;
+pub mod by_hand;
+pub mod notebook;
