@@ -275,6 +275,21 @@ impl Adam {
     }
 }
 
+/// Images in [0, 1] for codes `z` `[B, Z]`: the decoder half of [`forward`] with a sigmoid.
+pub fn decode(w: &Weights, z: &Tensor) -> Result<Tensor> {
+    if z.rank() != 2 || z.dim(1)? != w.w3.dim(0)? {
+        return Err(Error::config(format!("by-hand decode expects codes [B, {}], got {:?}", w.w3.dim(0)?, z.dims())));
+    }
+    let g = z.matmul(&w.w3)?.broadcast_add(&w.b3)?.relu()?;
+    Ok(candle_nn::ops::sigmoid(&g.matmul(&w.w4)?.broadcast_add(&w.b4)?)?)
+}
+
+/// Reconstructions from the posterior means (no noise).
+pub fn reconstruct(w: &Weights, x: &Tensor) -> Result<Tensor> {
+    let eps = Tensor::zeros((x.dim(0)?, w.w_mu.dim(1)?), x.dtype(), x.device())?;
+    Ok(candle_nn::ops::sigmoid(&forward(w, x, &eps)?.logits)?)
+}
+
 /// One training step: noise from `rng`, forward, backward, Adam. Returns the loss before the update.
 pub fn train_step(w: &mut Weights, adam: &mut Adam, x: &Tensor, rng: &mut Rng) -> Result<f32> {
     let eps = rng.randn((x.dim(0)?, w.w_mu.dim(1)?), x.device())?;
@@ -357,6 +372,18 @@ mod tests {
             last = train_step(&mut w, &mut adam, &x, &mut rng).unwrap();
         }
         assert!(last < 0.5 * first, "loss went from {first} to {last}");
+    }
+
+    #[test]
+    fn decode_is_the_decoder_half_of_forward() {
+        let (w, x, eps) = setup(7, 3, 16, 2);
+        let f = forward(&w, &x, &eps).unwrap();
+        let from_z = decode(&w, &f.z).unwrap();
+        let direct = candle_nn::ops::sigmoid(&f.logits).unwrap();
+        let d = (from_z - direct).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-6, "{d}");
+        assert_eq!(reconstruct(&w, &x).unwrap().dims(), &[3, 784]);
+        assert!(decode(&w, &x).is_err());
     }
 
     #[test]

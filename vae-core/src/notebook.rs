@@ -48,6 +48,32 @@ pub fn mode_banner() -> String {
     }
 }
 
+/// The area under the ROC curve of a score that should be higher for `positives` than for
+/// `negatives`: the probability that a random positive outscores a random negative (ties count
+/// half). 1 is a perfect detector, 0.5 a coin flip. Used to grade anomaly detection.
+pub fn auroc(negatives: &[f32], positives: &[f32]) -> f64 {
+    if negatives.is_empty() || positives.is_empty() {
+        return f64::NAN;
+    }
+    // Rank-sum (Mann-Whitney U) form: sort all scores once, O((n + m) log(n + m)).
+    let mut all: Vec<(f32, bool)> = negatives.iter().map(|&s| (s, false)).chain(positives.iter().map(|&s| (s, true))).collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rank_sum = 0f64;
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i;
+        while j < all.len() && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        // Tied scores share the mean of ranks i+1..=j.
+        let mean_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += mean_rank * all[i..j].iter().filter(|p| p.1).count() as f64;
+        i = j;
+    }
+    let (n, m) = (negatives.len() as f64, positives.len() as f64);
+    (rank_sum - m * (m + 1.0) / 2.0) / (n * m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +87,25 @@ mod tests {
             assert!(!quick_mode_from(Some(v)), "{v:?} should not select quick mode");
         }
         assert!(!quick_mode_from(None));
+    }
+
+    #[test]
+    fn auroc_counts_ordered_pairs() {
+        assert_eq!(auroc(&[0.0, 1.0], &[2.0, 3.0]), 1.0);
+        assert_eq!(auroc(&[2.0, 3.0], &[0.0, 1.0]), 0.0);
+        assert_eq!(auroc(&[1.0, 1.0], &[1.0]), 0.5);
+        // Pairs: (3 > 1), (3 > 2), (0 < 1), (0 < 2) -> 2 of 4.
+        assert_eq!(auroc(&[1.0, 2.0], &[3.0, 0.0]), 0.5);
+        // Brute force on an irregular case with ties.
+        let (neg, pos) = ([0.5f32, 1.0, 1.0, 2.0, 7.0], [1.0f32, 3.0, 0.1, 7.0]);
+        let mut wins = 0.0;
+        for p in pos {
+            for n in neg {
+                wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            }
+        }
+        assert!((auroc(&neg, &pos) - wins / 20.0).abs() < 1e-12);
+        assert!(auroc(&[], &[1.0]).is_nan());
     }
 
     #[test]
