@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::objective::Objective;
 use crate::rng::Rng;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use crate::optim::Adam;
+use candle_nn::Optimizer;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -44,7 +45,7 @@ pub fn bench_training(
     }
     crate::perf::tune_allocator();
     let objective = Objective::default_for(model);
-    let mut opt = AdamW::new(model.params().trainable_vars(), ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() })?;
+    let mut opt = Adam::new(model.params().trainable_vars(), lr)?;
     let mut rng = Rng::new(0);
     let mut out = vec![];
     for epoch in 1..=epochs {

@@ -8,21 +8,24 @@
 //! 1. [`data`] (IDX files, MNIST / Fashion-MNIST, batching, binarisation, corruption) and [`rng`]
 //! 2. models
 //! 3. losses, training, evaluation, checkpoints
-//! 4. figures and the explorer
+//! 4. [`figures`] and the explorer
+pub mod bench;
+pub mod by_hand;
+pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod error;
+pub mod evaluation;
+pub mod explorer;
+pub mod figures;
+pub mod losses;
+pub mod models;
+pub mod objective;
+pub mod notebook;
+pub mod ops;
+pub mod optim;
+pub mod perf;
 pub mod rng;
+pub mod training;
 
 pub use error::{Error, Result};
-pub mod models;
-pub mod ops;
-pub mod checkpoint;
-pub mod evaluation;
-pub mod losses;
-pub mod objective;
-pub mod perf;
-pub mod training;
-pub mod bench;
-pub mod device;
-pub mod by_hand;
-pub mod notebook;

@@ -21,12 +21,23 @@
 //! assert!((l[0] - std::f32::consts::LN_2).abs() < 1e-6); // only the 0-logit pixel costs ln 2
 //! # Ok(()) }
 //! ```
-use candle_core::{Result, Tensor, D};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 
 pub const LOG_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// Stable binary cross-entropy with logits, summed over the last dimension: $-\log p(x|\ell)$.
+///
+/// On the CPU this is one fused pass (forward and backward) instead of nine tensor
+/// operations; elsewhere it is composed from candle's operations.
 pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    if logits.device().is_cpu() && logits.dtype() == DType::F32 && target.dtype() == DType::F32 && logits.dims() == target.dims() && logits.rank() >= 1 {
+        return logits.apply_op2(target, FusedBce);
+    }
+    bce_with_logits_composed(logits, target)
+}
+
+/// The same loss composed from candle operations (any device; the reference for the fused op).
+pub fn bce_with_logits_composed(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     let pos = logits.relu()?;
     let softplus_neg_abs = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
     (pos - logits.mul(target)?)?.add(&softplus_neg_abs)?.sum(D::Minus1)
@@ -70,6 +81,76 @@ pub fn log_mean_exp(a: &Tensor, dim: usize) -> Result<Tensor> {
     let m = a.max_keepdim(dim)?;
     let s = a.broadcast_sub(&m)?.exp()?.sum_keepdim(dim)?.log()?;
     (s + m)?.affine(1.0, -k.ln())?.squeeze(dim)
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("fused bce: {what} must be a contiguous f32 tensor"),
+    }
+}
+
+/// Per-row $\sum_i \max(\ell_i,0) - \ell_i x_i + \log(1+e^{-|\ell_i|})$ in one pass.
+struct FusedBce;
+
+impl CustomOp2 for FusedBce {
+    fn name(&self) -> &'static str {
+        "fused-bce-with-logits"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (l1c, l2c) = (l1.is_contiguous(), l2.is_contiguous());
+        if !l1c || !l2c {
+            candle_core::bail!("fused bce: inputs must be contiguous");
+        }
+        let logits = f32_slice(s1, l1, "logits")?;
+        let target = f32_slice(s2, l2, "target")?;
+        let dims = l1.dims();
+        let d = *dims.last().unwrap_or(&1);
+        let out: Vec<f32> = logits
+            .chunks_exact(d.max(1))
+            .zip(target.chunks_exact(d.max(1)))
+            .map(|(l, t)| {
+                let mut acc = 0f32;
+                for (&l, &t) in l.iter().zip(t) {
+                    acc += l.max(0.0) - l * t + (-l.abs()).exp().ln_1p();
+                }
+                acc
+            })
+            .collect();
+        Ok((CpuStorage::F32(out), Shape::from(&dims[..dims.len() - 1])))
+    }
+    fn bwd(&self, logits: &Tensor, target: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let logits = logits.contiguous()?;
+        let target = target.contiguous()?;
+        let g = grad.contiguous()?;
+        let dl = logits.apply_op3_no_bwd(&target, &g, &FusedBceGrad)?;
+        // The target is data almost always; its gradient (-l * g) only when something needs it.
+        let dt = if target.track_op() { Some(logits.neg()?.broadcast_mul(&g.unsqueeze(D::Minus1)?)?) } else { None };
+        Ok((Some(dl), dt))
+    }
+}
+
+/// $\partial/\partial\ell_i = (\sigma(\ell_i) - x_i)\, g_{\mathrm{row}}$ in one pass.
+struct FusedBceGrad;
+
+impl CustomOp3 for FusedBceGrad {
+    fn name(&self) -> &'static str {
+        "fused-bce-with-logits-grad"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+        let logits = f32_slice(s1, l1, "logits")?;
+        let target = f32_slice(s2, l2, "target")?;
+        let g = f32_slice(s3, l3, "grad")?;
+        let d = *l1.dims().last().unwrap_or(&1);
+        let mut out = vec![0f32; logits.len()];
+        for (r, ((o, l), t)) in out.chunks_exact_mut(d).zip(logits.chunks_exact(d)).zip(target.chunks_exact(d)).enumerate() {
+            let gr = g[r];
+            for ((o, &l), &t) in o.iter_mut().zip(l).zip(t) {
+                *o = (1.0 / (1.0 + (-l).exp()) - t) * gr;
+            }
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
 }
 
 #[cfg(test)]
@@ -177,5 +258,24 @@ mod tests {
         check(&mvar, &mean0, 1);
         check(&vvar, &lv0, 2);
         let _ = dev;
+    }
+
+    #[test]
+    fn fused_bce_matches_the_composed_loss_and_its_gradient() {
+        let mut rng = Rng::new(11);
+        let l = Var::from_tensor(&(rng.randn((5, 33), &Device::Cpu).unwrap() * 4.0).unwrap()).unwrap();
+        let x = rng.rand((5, 33), 0.0, 1.0, &Device::Cpu).unwrap();
+        let w = rng.randn(5, &Device::Cpu).unwrap();
+        let a = bce_with_logits(l.as_tensor(), &x).unwrap();
+        let b = bce_with_logits_composed(l.as_tensor(), &x).unwrap();
+        let (av, bv) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+        for (p, q) in av.iter().zip(&bv) {
+            assert!((p - q).abs() < 1e-4 * q.abs().max(1.0), "{p} vs {q}");
+        }
+        let ga = a.mul(&w).unwrap().sum_all().unwrap().backward().unwrap().get(&l).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let gb = b.mul(&w).unwrap().sum_all().unwrap().backward().unwrap().get(&l).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (p, q) in ga.iter().zip(&gb) {
+            assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
     }
 }

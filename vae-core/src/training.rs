@@ -27,7 +27,8 @@ use crate::models::Model;
 use crate::objective::Objective;
 use crate::rng::Rng;
 use candle_core::Tensor;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use crate::optim::Adam;
+use candle_nn::Optimizer;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -149,8 +150,7 @@ impl Trainer {
         self.validate(model, &data.train)?;
         crate::perf::tune_allocator();
         let objective = cfg.objective.unwrap_or_else(|| Objective::default_for(model));
-        let params = ParamsAdamW { lr: cfg.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
-        let mut opt = AdamW::new(model.params().trainable_vars(), params)?;
+        let mut opt = Adam::new(model.params().trainable_vars(), cfg.lr)?;
         let mut rng = Rng::new(cfg.seed ^ 0x7261_696e);
         let conditional = model.num_classes().is_some();
         let mut history = History::default();

@@ -83,4 +83,31 @@ fn train_eval_on_a_tiny_mnist_directory() {
     let (code, out, err) = vae(&["data", "info", "--dir", dir.to_str().unwrap()], None);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("[64, 784]"), "{out}");
+
+    // The figure commands write real pictures.
+    let ck = ckpt.to_str().unwrap();
+    let png = |name: &str| root.path().join(name);
+    let (code, _, err) = vae(&["sample", ck, "--n", "12", "--out", png("s.png").to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let img = image::open(png("s.png")).unwrap();
+    assert!(img.width() > 84 && img.height() >= 84, "{}x{}", img.width(), img.height());
+    let (code, _, err) = vae(&["manifold", ck, "--n", "5", "--out", png("m.png").to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let m = image::open(png("m.png")).unwrap();
+    assert!(m.width() >= 5 * 28 && m.height() >= 5 * 28);
+    let (code, _, err) = vae(&["manifold", ck, "--range", "-3:3", "--n", "4", "--out", png("m2.png").to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = vae(&["manifold", ck, "--range", "wide", "--out", png("m3.png").to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = vae(&["reconstruct", ck, "--n", "6", "--out", png("r.png").to_str().unwrap()], Some(root.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(image::open(png("r.png")).unwrap().height() >= 2 * 28);
+    let (code, _, err) = vae(&["scatter", ck, "--out", png("z.svg").to_str().unwrap()], Some(root.path()));
+    assert_eq!(code, 0, "{err}");
+    let svg = std::fs::read_to_string(png("z.svg")).unwrap();
+    assert!(svg.starts_with("<svg") || svg.contains("<svg"), "not an SVG");
+    let texts: Vec<&str> = svg.split("<text").skip(1).filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split("</text>").next())).map(|t| t.trim()).collect();
+    for label in ["class", "0", "1", "9"] {
+        assert!(texts.contains(&label), "legend label {label} missing: {texts:?}");
+    }
 }

@@ -23,6 +23,9 @@ commands:
           [--train-size N] [--test-size N] [--data-dir DIR] [--json]
   eval    CKPT [--dataset D] [--iwae K] [--binarize none|static|dynamic] [--test-size N] [--data-dir DIR] [--json]
   sample  CKPT --out FILE.png [--n N] [--seed S]
+  manifold CKPT --out FILE.png [--n N] [--range quantiles|LO:HI]
+  reconstruct CKPT --out FILE.png [--n N] [--dataset D] [--data-dir DIR]
+  scatter CKPT --out FILE.svg [--n N] [--dataset D] [--data-dir DIR]
   data info [--dir DIR]
   bench   --model M [--epochs N] [--batch-size B] [--max-batches N] [--dataset D] [--json]
   help
@@ -337,6 +340,9 @@ fn run(args: &[String]) -> CliResult<()> {
         "data" => cmd_data(rest),
         "bench" => cmd_bench(rest),
         "sample" => figures_cli::cmd_sample(rest),
+        "manifold" => figures_cli::cmd_manifold(rest),
+        "reconstruct" => figures_cli::cmd_reconstruct(rest),
+        "scatter" => figures_cli::cmd_scatter(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -364,9 +370,65 @@ mod figures_cli {
         Ok(())
     }
 
+    pub fn cmd_manifold(args: &[String]) -> CliResult<()> {
+        let o = Opts::parse("manifold", args, &["n", "out", "range"], &[])?;
+        let ckpt = o.one_positional("checkpoint path")?;
+        let out = o.require("out")?;
+        let n: usize = o.num("n", 20)?;
+        let manifold = match o.get("range").unwrap_or("quantiles") {
+            "quantiles" => vae_core::figures::Manifold::quantiles(n),
+            r => {
+                let (lo, hi) = r.split_once(':').ok_or_else(|| Usage(format!("manifold: --range {r}: expected quantiles or LO:HI")))?;
+                let lo: f64 = lo.parse().map_err(|_| Usage(format!("manifold: --range {r}: bad number")))?;
+                let hi: f64 = hi.parse().map_err(|_| Usage(format!("manifold: --range {r}: bad number")))?;
+                vae_core::figures::Manifold::linear(n, lo, hi)
+            }
+        };
+        let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+        if model.num_classes().is_some() {
+            return Err(CliError::Run(vae_core::Error::Config("manifold: conditional models need a class; use sample instead".into())));
+        }
+        let grid = manifold.render(model.latent_dim(), model.device(), |z| model.decode(z, None))?;
+        grid.save(out)?;
+        println!("wrote a {n}x{n} latent manifold to {out}");
+        Ok(())
+    }
+
+    fn test_images(o: &Opts, n: usize) -> CliResult<(vae_core::data::Split, Vec<String>)> {
+        let data = load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?;
+        Ok((data.test.take(n)?, data.class_names.clone()))
+    }
+
+    pub fn cmd_reconstruct(args: &[String]) -> CliResult<()> {
+        let o = Opts::parse("reconstruct", args, &["n", "out", "dataset", "data-dir"], &[])?;
+        let ckpt = o.one_positional("checkpoint path")?;
+        let out = o.require("out")?;
+        let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+        let (test, _) = test_images(&o, o.num("n", 16)?)?;
+        let images = test.images.to_device(model.device())?;
+        let labels = test.labels.to_device(model.device())?;
+        let recon = model.reconstruct(&images, model.num_classes().map(|_| &labels))?;
+        vae_core::figures::reconstructions(&images, &recon)?.save(out)?;
+        println!("wrote {} originals and reconstructions to {out}", test.len());
+        Ok(())
+    }
+
+    pub fn cmd_scatter(args: &[String]) -> CliResult<()> {
+        let o = Opts::parse("scatter", args, &["n", "out", "dataset", "data-dir"], &[])?;
+        let ckpt = o.one_positional("checkpoint path")?;
+        let out = o.require("out")?;
+        let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+        let (test, names) = test_images(&o, o.num("n", 5000)?)?;
+        let test = vae_core::data::Split { images: test.images.to_device(model.device())?, labels: test.labels.to_device(model.device())? };
+        let z = evaluation::encode_split(&model, &test)?;
+        vae_core::figures::LatentScatter::new(&z, &test.labels)?.class_names(names).save(out)?;
+        println!("wrote the codes of {} test images to {out}", test.len());
+        Ok(())
+    }
+
     pub fn write_grid(images: &candle_core::Tensor, out: &Path) -> CliResult<()> {
-        let _ = (images, out);
-        Err(Usage("sample: figures not merged yet".into()).into()) // MERGE-FIGURES
+        vae_core::figures::ImageGrid::new(images)?.save(out)?;
+        Ok(())
     }
 }
 

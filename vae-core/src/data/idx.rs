@@ -131,9 +131,11 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
             ));
         }
     }
-    // Grow the buffer only as data arrives: a lying header in a gzip stream cannot make us
-    // allocate more than the stream really holds (plus one byte to detect padding).
-    let mut data = Vec::with_capacity(count.min(1 << 24) as usize);
+    // A raw file's length was checked against the header above, so its buffer is allocated
+    // once. A compressed stream's buffer grows only as data arrives: a lying header cannot
+    // make us allocate more than about twice what the stream really holds.
+    let initial = if total_len.is_some() { count } else { count.min(1 << 16) };
+    let mut data = Vec::with_capacity(initial as usize);
     let read = (&mut r)
         .take(count + 1)
         .read_to_end(&mut data)

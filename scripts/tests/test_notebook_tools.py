@@ -1,0 +1,209 @@
+"""Tests for the notebook runner and the repository checks.
+
+    .venv/bin/python -m pytest scripts/tests
+
+The runner tests that execute Rust need the `rust` kernel (evcxr_jupyter, installed by
+scripts/setup.sh). Without it they are skipped, unless VAE_REQUIRE_EVCXR=1 (set by `make test`)
+turns a missing kernel into a failure, so CI can never skip them silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO_ROOT / "scripts"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PY = sys.executable
+
+
+def have_rust_kernel() -> bool:
+    if shutil.which("evcxr_jupyter") is None:
+        return False
+    out = subprocess.run([PY, "-m", "jupyter", "kernelspec", "list", "--json"],
+                         capture_output=True, text=True, check=False)
+    return out.returncode == 0 and "rust" in json.loads(out.stdout or "{}").get("kernelspecs", {})
+
+
+needs_kernel = pytest.mark.skipif(
+    os.environ.get("VAE_REQUIRE_EVCXR") != "1" and not have_rust_kernel(),
+    reason="no `rust` Jupyter kernel (run scripts/setup.sh)",
+)
+
+
+def run_notebooks(*args: str | Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    cmd = [PY, str(SCRIPTS / "run_notebooks.py"), "--out", str(tmp_path / "out"), "--timeout", "900", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800, check=False)
+
+
+# ---- runner: no Rust needed -------------------------------------------------------------
+
+def test_runner_fails_when_there_are_no_notebooks(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run_notebooks(empty, tmp_path=tmp_path)
+    assert res.returncode != 0
+    assert "no notebooks" in res.stderr and str(empty) in res.stderr
+
+
+def test_runner_allow_empty_succeeds(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run_notebooks("--allow-empty", empty, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "nothing to do" in res.stdout
+
+
+def test_runner_fails_on_missing_path(tmp_path):
+    res = run_notebooks(tmp_path / "nope", tmp_path=tmp_path)
+    assert res.returncode != 0
+    assert "does not exist" in res.stderr
+
+
+def test_runner_names_notebook_when_kernel_is_unknown(tmp_path):
+    res = run_notebooks("--kernel", "no-such-kernel-xyz", FIXTURES / "01-passes.ipynb", tmp_path=tmp_path)
+    assert res.returncode != 0
+    assert "01-passes.ipynb" in res.stderr and "no-such-kernel-xyz" in res.stderr
+
+
+# ---- runner: real evcxr kernel ----------------------------------------------------------
+
+@needs_kernel
+def test_runner_executes_a_passing_notebook_and_exports_html(tmp_path):
+    res = run_notebooks(FIXTURES / "01-passes.ipynb", tmp_path=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "01-passes.ipynb ok in" in res.stdout
+    executed = json.loads((tmp_path / "out" / "01-passes.ipynb").read_text())
+    outputs = executed["cells"][0]["outputs"]
+    assert any("answer = 42" in "".join(o.get("text", "")) for o in outputs), outputs
+    result = executed["cells"][1]["outputs"]
+    assert any("42" in "".join(o.get("data", {}).get("text/plain", "")) for o in result), result
+    html = (tmp_path / "out" / "01-passes.html").read_text()
+    assert "answer = 42" in html
+    # The committed fixture itself is untouched.
+    assert json.loads((FIXTURES / "01-passes.ipynb").read_text())["cells"][0]["outputs"] == []
+
+
+@needs_kernel
+def test_runner_reports_a_panicking_cell(tmp_path):
+    res = run_notebooks(FIXTURES / "02-panics.ipynb", tmp_path=tmp_path)
+    assert res.returncode != 0, res.stdout
+    err = res.stderr
+    assert "02-panics.ipynb: cell 1 (`// this cell must fail`) failed" in err, err
+    # evcxr forwards stderr asynchronously, so under load the panic message can miss the reply;
+    # the kernel's own error (the aborted subprocess) is always there.
+    assert "boom from the fixture" in err or "Subprocess terminated" in err, err
+    assert "02-panics.ipynb FAILED in" in res.stdout
+    # The executed copy is still written, for inspection.
+    assert (tmp_path / "out" / "02-panics.ipynb").exists()
+    assert (tmp_path / "out" / "02-panics.html").exists()
+
+
+@needs_kernel
+def test_runner_reports_a_cell_returning_err(tmp_path):
+    res = run_notebooks(FIXTURES / "03-returns-err.ipynb", tmp_path=tmp_path)
+    assert res.returncode != 0, res.stdout
+    err = res.stderr
+    assert "03-returns-err.ipynb: cell 1 (`let n = parse_count(\"not a number\")?;`) failed" in err, err
+    assert "CellReturnedErr: the cell stopped early: a `?` returned an Err" in err, err
+    # Later cells did not run.
+    executed = json.loads((tmp_path / "out" / "03-returns-err.ipynb").read_text())
+    assert executed["cells"][2]["execution_count"] is None
+
+
+@needs_kernel
+def test_runner_stops_at_first_failure_unless_keep_going(tmp_path):
+    nbs = [FIXTURES / "02-panics.ipynb", FIXTURES / "01-passes.ipynb"]
+    res = run_notebooks(*nbs, tmp_path=tmp_path)
+    assert res.returncode != 0
+    assert "01-passes.ipynb" not in res.stdout
+    res = run_notebooks("--keep-going", *nbs, tmp_path=tmp_path / "k")
+    assert res.returncode != 0
+    assert "01-passes.ipynb ok in" in res.stdout
+    assert "1 notebook(s) failed" in res.stderr
+
+
+# ---- check_notebooks_clean.py -----------------------------------------------------------
+
+def write_nb(path: Path, outputs: list, count) -> Path:
+    nb = json.loads((FIXTURES / "01-passes.ipynb").read_text())
+    nb["cells"][1]["outputs"] = outputs
+    nb["cells"][1]["execution_count"] = count
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def check_clean(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, str(SCRIPTS / "check_notebooks_clean.py"), *map(str, args)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_clean_check_passes_on_committed_notebooks():
+    res = check_clean()
+    assert res.returncode == 0, res.stderr
+
+
+def test_clean_check_names_notebooks_with_outputs(tmp_path):
+    write_nb(tmp_path / "a.ipynb", [{"output_type": "stream", "name": "stdout", "text": "x"}], None)
+    write_nb(tmp_path / "b.ipynb", [], 3)
+    write_nb(tmp_path / "c.ipynb", [], None)
+    res = check_clean(tmp_path)
+    assert res.returncode != 0
+    assert "a.ipynb: has outputs: cell 1: 1 output(s)" in res.stderr
+    assert "b.ipynb: has outputs: cell 1: execution_count 3" in res.stderr
+    assert "c.ipynb" not in res.stderr
+
+
+def test_clean_check_fix_strips_outputs(tmp_path):
+    p = write_nb(tmp_path / "a.ipynb", [{"output_type": "stream", "name": "stdout", "text": "x"}], 7)
+    assert check_clean("--fix", p).returncode == 0
+    assert check_clean(p).returncode == 0
+    cell = json.loads(p.read_text())["cells"][1]
+    assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+# ---- check_env_agrees.py ----------------------------------------------------------------
+
+def check_env(req: str, env: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    (tmp_path / "requirements.txt").write_text(req)
+    (tmp_path / "environment.yml").write_text(env)
+    return subprocess.run([PY, str(SCRIPTS / "check_env_agrees.py"), str(tmp_path / "requirements.txt"),
+                           str(tmp_path / "environment.yml")], capture_output=True, text=True, check=False)
+
+
+ENV = "name: x\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n      - pytest==9.2.0\n      - nbclient==0.11.0\n"
+
+
+def test_env_check_passes_on_repository_files():
+    res = subprocess.run([PY, str(SCRIPTS / "check_env_agrees.py")], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+
+
+def test_env_check_accepts_agreeing_files(tmp_path):
+    assert check_env("pytest==9.2.0\nnbclient==0.11.0\n", ENV, tmp_path).returncode == 0
+
+
+def test_env_check_names_version_mismatch(tmp_path):
+    res = check_env("pytest==9.1.0\nnbclient==0.11.0\n", ENV, tmp_path)
+    assert res.returncode != 0
+    assert "pytest: requirements.txt pins 9.1.0, environment.yml has 9.2.0" in res.stderr
+
+
+def test_env_check_names_missing_packages_both_ways(tmp_path):
+    res = check_env("pytest==9.2.0\nnbmake==1.5.5\n", ENV, tmp_path)
+    assert res.returncode != 0
+    assert "nbmake==1.5.5 is in requirements.txt but not in environment.yml" in res.stderr
+    assert "nbclient==0.11.0 is under pip: in environment.yml but not in requirements.txt" in res.stderr
+
+
+def test_env_check_rejects_unpinned_requirement(tmp_path):
+    res = check_env("pytest>=9\n", ENV, tmp_path)
+    assert res.returncode != 0
+    assert "exact pin" in res.stderr

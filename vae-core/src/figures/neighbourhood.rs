@@ -1,0 +1,181 @@
+//! The neighbourhood of one code: decode `z0 + a * s_i * e_i + b * s_j * e_j` for offsets
+//! `a, b` in `-k ..= k` (in units of standard deviations), along two chosen dimensions.
+//!
+//! With `z0 = mu(x)` and `s = sigma(x)` from a VAE encoder this shows which images the
+//! posterior `q(z | x)` considers plausible for one input: the centre tile is the mean
+//! reconstruction, and a well-trained VAE decodes small variations of `x` within about
+//! `+- 2` standard deviations. Columns step along dimension `i` (left to right), rows along
+//! dimension `j` (bottom to top), as in [`Manifold`](super::Manifold).
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use vae_core::figures::Neighbourhood;
+//! let nb = Neighbourhood::new(vec![1.0, 0.0], vec![0.5, 0.1])?.steps(3).k(2.0);
+//! let codes = nb.codes()?;
+//! assert_eq!(codes[3], vec![0.0, 0.0]); // middle row, left: z0[0] - 2 * 0.5
+//! # Ok::<(), vae_core::Error>(())
+//! ```
+use super::manifold::check_count;
+use super::ImageGrid;
+use crate::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+
+/// A grid of decoded codes around `center`, stepping in multiples of `std` along two dimensions.
+#[derive(Debug, Clone)]
+pub struct Neighbourhood {
+    center: Vec<f32>,
+    std: Vec<f32>,
+    dims: (usize, usize),
+    k: f64,
+    steps: usize,
+    captions: bool,
+}
+
+impl Neighbourhood {
+    /// A code and its per-dimension standard deviation (same length, at least 2).
+    pub fn new(center: Vec<f32>, std: Vec<f32>) -> Result<Self> {
+        if center.len() < 2 || center.len() != std.len() {
+            return Err(Error::config(format!(
+                "Neighbourhood: center ({} values) and std ({} values) must have the same length, at least 2",
+                center.len(),
+                std.len()
+            )));
+        }
+        Ok(Self {
+            center,
+            std,
+            dims: (0, 1),
+            k: 2.0,
+            steps: 5,
+            captions: true,
+        })
+    }
+
+    /// From tensors `[D]` or `[1, D]` (e.g. `mu` and `(0.5 * logvar).exp()` of one input).
+    pub fn from_tensors(center: &Tensor, std: &Tensor) -> Result<Self> {
+        let v = |t: &Tensor| -> Result<Vec<f32>> {
+            Ok(t.flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_device(&Device::Cpu)?
+                .to_vec1()?)
+        };
+        Self::new(v(center)?, v(std)?)
+    }
+
+    /// The two dimensions to move along: `i` across, `j` up. Default (0, 1).
+    pub fn dims(mut self, i: usize, j: usize) -> Self {
+        self.dims = (i, j);
+        self
+    }
+
+    /// Largest offset in standard deviations (default 2).
+    pub fn k(mut self, k: f64) -> Self {
+        self.k = k;
+        self
+    }
+
+    /// Number of steps per axis (default 5; odd numbers put `z0` in the centre).
+    pub fn steps(mut self, n: usize) -> Self {
+        self.steps = n;
+        self
+    }
+
+    /// Caption tiles with their offsets in standard deviations (default on).
+    pub fn captions(mut self, on: bool) -> Self {
+        self.captions = on;
+        self
+    }
+
+    /// Offsets in standard deviations, increasing.
+    pub fn offsets(&self) -> Vec<f64> {
+        let n = self.steps.max(1);
+        (0..n)
+            .map(|a| {
+                if n == 1 {
+                    0.0
+                } else {
+                    -self.k + 2.0 * self.k * a as f64 / (n - 1) as f64
+                }
+            })
+            .collect()
+    }
+
+    /// The codes in tile order (row-major, top row = largest offset along `j`).
+    pub fn codes(&self) -> Result<Vec<Vec<f32>>> {
+        let (i, j) = self.dims;
+        let d = self.center.len();
+        if i >= d || j >= d || i == j {
+            return Err(Error::config(format!(
+                "Neighbourhood::dims({i}, {j}): need two different dimensions below {d}"
+            )));
+        }
+        let off = self.offsets();
+        let mut codes = Vec::new();
+        for b in off.iter().rev() {
+            for a in &off {
+                let mut z = self.center.clone();
+                z[i] += (*a as f32) * self.std[i];
+                z[j] += (*b as f32) * self.std[j];
+                codes.push(z);
+            }
+        }
+        Ok(codes)
+    }
+
+    /// Decodes the neighbourhood (codes `[steps^2, D]` on `device`) into a captioned grid.
+    pub fn render(&self, device: &Device, decode: impl Fn(&Tensor) -> Result<Tensor>) -> Result<ImageGrid> {
+        let codes = self.codes()?;
+        let images = decode(&super::codes_tensor(&codes, device)?)?;
+        check_count(&images, codes.len(), "Neighbourhood")?;
+        let mut grid = ImageGrid::new(&images)?.cols(self.steps.max(1));
+        if self.captions {
+            let off = self.offsets();
+            let f = |v: f64| {
+                if v.abs() < 1e-9 {
+                    "0".to_string()
+                } else if v.fract() == 0.0 {
+                    format!("{v:+.0}")
+                } else {
+                    format!("{v:+.1}")
+                }
+            };
+            let caps = off
+                .iter()
+                .rev()
+                .flat_map(|b| off.iter().map(move |a| format!("{}, {}", f(*a), f(*b))))
+                .collect();
+            grid = grid.captions(caps);
+        }
+        Ok(grid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_multiples_of_the_std_along_the_chosen_axes() {
+        let nb = Neighbourhood::new(vec![1.0, 2.0, 3.0], vec![0.5, 0.25, 2.0])
+            .unwrap()
+            .dims(2, 0)
+            .steps(5)
+            .k(2.0);
+        assert_eq!(nb.offsets(), vec![-2.0, -1.0, 0.0, 1.0, 2.0]);
+        let codes = nb.codes().unwrap();
+        assert_eq!(codes.len(), 25);
+        assert_eq!(codes[12], vec![1.0, 2.0, 3.0], "centre tile is z0");
+        assert_eq!(
+            codes[0],
+            vec![1.0 + 2.0 * 0.5, 2.0, 3.0 - 2.0 * 2.0],
+            "top-left: -k along i, +k along j"
+        );
+        assert_eq!(codes[24], vec![1.0 - 2.0 * 0.5, 2.0, 3.0 + 2.0 * 2.0]);
+        let decode = |z: &Tensor| -> Result<Tensor> { Ok((z.narrow(1, 2, 1)? / 10.0)?.repeat((1, 4))?) };
+        let grid = nb.render(&Device::Cpu, decode).unwrap();
+        assert_eq!(grid.shape(), (5, 5));
+        assert!((grid.tiles()[12][0] - 0.3).abs() < 1e-6);
+        assert!(Neighbourhood::new(vec![0.0; 2], vec![1.0; 3]).is_err());
+        assert!(nb.dims(0, 0).codes().is_err());
+    }
+}
