@@ -10,6 +10,7 @@
 //! 3. losses, training, evaluation, checkpoints
 //! 4. [`figures`] and the explorer
 pub mod bench;
+pub mod by_hand;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
@@ -20,6 +21,7 @@ pub mod figures;
 pub mod losses;
 pub mod models;
 pub mod objective;
+pub mod notebook;
 pub mod ops;
 pub mod optim;
 pub mod perf;
