@@ -70,7 +70,9 @@ pub fn encode_split(model: &Model, split: &Split) -> Result<Tensor> {
     for batch in batches(split, EVAL_BATCH, None) {
         let batch = batch?;
         let labels = model.num_classes().map(|_| &batch.labels);
-        parts.push(model.encode(&batch.images, labels)?.mean);
+        // Detached: codes are data from here on, and a graph back through the encoder would
+        // make every later use (a probe's backward pass) re-run the whole encoder.
+        parts.push(model.encode(&batch.images, labels)?.mean.detach());
     }
     Ok(Tensor::cat(&parts, 0)?)
 }
@@ -82,7 +84,7 @@ pub fn reconstruct_all(model: &Model, images: &Tensor, labels: Option<&Tensor>) 
     for start in (0..n).step_by(EVAL_BATCH) {
         let len = EVAL_BATCH.min(n - start);
         let l = labels.map(|l| l.narrow(0, start, len)).transpose()?;
-        parts.push(model.reconstruct(&images.narrow(0, start, len)?, l.as_ref())?);
+        parts.push(model.reconstruct(&images.narrow(0, start, len)?, l.as_ref())?.detach());
     }
     Ok(Tensor::cat(&parts, 0)?)
 }
@@ -183,6 +185,7 @@ pub fn knn_accuracy(train_z: &Tensor, train_y: &[u32], test_z: &Tensor, test_y: 
 /// Accuracy of a linear (softmax) classifier trained on standardised codes: how linearly
 /// separable the classes are in the code space.
 pub fn linear_probe(train_z: &Tensor, train_y: &[u32], test_z: &Tensor, test_y: &[u32], classes: usize, steps: usize, seed: u64) -> Result<f64> {
+    let (train_z, test_z) = (&train_z.detach(), &test_z.detach());
     let mean = train_z.mean_keepdim(0)?;
     let std = (train_z.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)? + 1e-6)?.sqrt()?;
     let norm = |z: &Tensor| -> Result<Tensor> { Ok(z.broadcast_sub(&mean)?.broadcast_div(&std)?) };

@@ -74,47 +74,6 @@ pub fn auroc(negatives: &[f32], positives: &[f32]) -> f64 {
     (rank_sum - m * (m + 1.0) / 2.0) / (n * m)
 }
 
-/// The decoder of a dense model (autoencoder or VAE, conditional or not, without batch norm) as
-/// an explorer [`DecoderSpec`](crate::explorer::DecoderSpec), so that the interactive page can
-/// run it in the browser.
-pub fn decoder_spec(model: &crate::models::Model) -> crate::Result<crate::explorer::DecoderSpec> {
-    use crate::explorer::{Activation as A, DecoderLayer, DecoderSpec, OutputKind};
-    use crate::models::{Activation, ModelConfig};
-    let act = match model.config() {
-        ModelConfig::MlpAe(c) => c.activation,
-        ModelConfig::MlpVae(c) => c.activation,
-        _ => return Err(crate::Error::Config(format!("decoder_spec: {} has a convolutional decoder; only dense models are supported", model.kind()))),
-    };
-    let dec = model.mlp_decoder().ok_or_else(|| crate::Error::Config("decoder_spec: the model has no dense decoder".into()))?;
-    if dec.body.has_batch_norm() {
-        return Err(crate::Error::Config("decoder_spec: decoders with batch norm are not supported by the explorer".into()));
-    }
-    let act = match act {
-        Activation::Relu => A::Relu,
-        Activation::Tanh => A::Tanh,
-        Activation::Sigmoid => A::Sigmoid,
-        Activation::LeakyRelu => A::LeakyRelu(0.01),
-    };
-    let dense = |lin: &candle_nn::Linear, activation: A| -> crate::Result<DecoderLayer> {
-        let (out_dim, in_dim) = lin.weight().dims2()?;
-        let bias = match lin.bias() {
-            Some(b) => b.to_vec1::<f32>()?,
-            None => vec![0.0; out_dim],
-        };
-        Ok(DecoderLayer::Dense { weight: lin.weight().flatten_all()?.to_vec1::<f32>()?, bias, in_dim, out_dim, activation })
-    };
-    let mut layers = dec.body.layers().map(|l| dense(l, act)).collect::<crate::Result<Vec<_>>>()?;
-    layers.push(dense(&dec.out, A::Identity)?);
-    let side = (model.config().input_dim() as f64).sqrt() as usize;
-    Ok(DecoderSpec {
-        latent_dim: model.latent_dim(),
-        layers,
-        output: OutputKind::Logits,
-        height: side,
-        width: model.config().input_dim() / side.max(1),
-        conditional_classes: model.num_classes(),
-    })
-}
 
 #[cfg(test)]
 mod tests {
@@ -150,25 +109,6 @@ mod tests {
         assert!(auroc(&[], &[1.0]).is_nan());
     }
 
-    #[test]
-    fn decoder_spec_decodes_like_the_model() {
-        use candle_core::Device;
-        let dev = Device::Cpu;
-        for name in ["mlp-vae", "mlp-ae-2d", "cvae"] {
-            let model = crate::models::Model::from_name(name, Some(2), 3, &dev).unwrap();
-            let spec = decoder_spec(&model).unwrap();
-            let z = [0.3f32, -1.2];
-            let label = model.num_classes().map(|_| 4usize);
-            let ours = spec.decode_pixels(&z, label).unwrap();
-            let zt = candle_core::Tensor::new(&[z], &dev).unwrap();
-            let lt = candle_core::Tensor::new(&[4u32], &dev).unwrap();
-            let theirs = model.decode(&zt, label.map(|_| &lt)).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{name}: explorer decoder differs from the model by {worst}");
-        }
-        let conv = crate::models::Model::from_name("conv-vae", None, 0, &dev).unwrap();
-        assert!(decoder_spec(&conv).unwrap_err().to_string().contains("convolutional"));
-    }
 
     #[test]
     fn pick_follows_the_environment() {
