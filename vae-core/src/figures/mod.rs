@@ -114,18 +114,7 @@ mod demo {
             std::path::PathBuf::from(std::env::var("VAE_FIGURES_DEMO").unwrap_or_else(|_| "/tmp/figures-demo".into()));
         let dev = Device::Cpu;
         let mut rng = Rng::new(42);
-        let classes = [
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ];
+        let classes = crate::data::FASHION_CLASSES;
 
         let z = rng.randn((16, 3), &dev)?;
         let originals = ring_decoder(&z)?;

@@ -376,18 +376,7 @@ mod tests {
     fn svg_is_well_formed_and_has_legend_and_axis_labels() {
         let (rows, _) = cloud();
         let labels: Vec<usize> = (0..80).map(|i| i % 10).collect();
-        let names = [
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ];
+        let names = crate::data::FASHION_CLASSES;
         let fig = LatentScatter::from_codes(rows, labels)
             .unwrap()
             .class_names(names)
