@@ -1,5 +1,6 @@
 //! Training-speed benchmark: full epochs of a model on a data set, timing the forward pass
-//! (loss included), the backward pass and the optimiser step separately.
+//! (loss included), the backward pass and the optimiser step separately, with the same
+//! [`Stepper`] as training.
 //!
 //! `vae bench --model mlp-vae --epochs 3 --json` prints one JSON object per epoch; the
 //! PyTorch reference (`bench/pytorch_reference.py`) prints the same fields.
@@ -9,7 +10,7 @@ use crate::models::Model;
 use crate::objective::Objective;
 use crate::rng::Rng;
 use crate::optim::Adam;
-use candle_nn::Optimizer;
+use crate::training::Stepper;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -28,6 +29,9 @@ pub struct BenchEpoch {
     pub optimizer_seconds: f64,
     pub train_loss: f64,
     pub threads: usize,
+    /// Steps ran through the fused dense-VAE path: forward and backward are one pass there,
+    /// reported together as `backward_seconds`.
+    pub fused: bool,
 }
 
 /// Trains `model` for `epochs` epochs (each cut at `max_batches` if given) and times each.
@@ -46,6 +50,7 @@ pub fn bench_training(
     crate::perf::tune_allocator();
     let objective = Objective::default_for(model);
     let mut opt = Adam::new(model.params().trainable_vars(), lr)?;
+    let mut stepper = Stepper::new(model, objective, 1.0);
     let mut rng = Rng::new(0);
     let mut out = vec![];
     for epoch in 1..=epochs {
@@ -57,18 +62,15 @@ pub fn bench_training(
                 break;
             }
             let batch = batch?;
-            let t0 = Instant::now();
             let labels = model.num_classes().map(|_| &batch.labels);
-            let parts = objective.compute(model, &batch.images, &batch.images, labels, 1.0, true, &mut rng)?;
-            let loss = parts.total.to_scalar::<f32>()? as f64;
-            let t1 = Instant::now();
-            let grads = parts.total.backward()?;
-            let t2 = Instant::now();
-            opt.step(&grads)?;
-            let t3 = Instant::now();
-            fwd += (t1 - t0).as_secs_f64();
-            bwd += (t2 - t1).as_secs_f64();
-            upd += (t3 - t2).as_secs_f64();
+            let out = stepper.step(model, &mut opt, &batch.images, &batch.images, labels, &mut rng)?;
+            if !out.updated {
+                return Err(Error::Training(format!("benchmark: the loss became {} at epoch {epoch}, batch {}", out.total, b + 1)));
+            }
+            let loss = out.total;
+            fwd += out.forward_seconds;
+            bwd += out.backward_seconds;
+            upd += out.optimizer_seconds;
             loss_sum += loss * batch.len() as f64;
             n += batch.len();
             nb += 1;
@@ -86,7 +88,8 @@ pub fn bench_training(
             backward_seconds: bwd,
             optimizer_seconds: upd,
             train_loss: loss_sum / n as f64,
-            threads: candle_core::utils::get_num_threads(),
+            threads: if stepper.is_fused() { crate::ops::kernels::num_threads() } else { candle_core::utils::get_num_threads() },
+            fused: stepper.is_fused(),
         };
         on_epoch(&e);
         out.push(e);

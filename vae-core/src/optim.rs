@@ -22,7 +22,7 @@
 //! # Ok(()) }
 //! ```
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Var};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Result, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use std::sync::Mutex;
 
@@ -43,14 +43,64 @@ impl Adam {
     }
 }
 
-struct Update<'a> {
-    moments: &'a Mutex<(Vec<f32>, Vec<f32>)>,
+/// Adam's constants for one step (bias corrections included).
+#[derive(Clone, Copy)]
+struct Hyper {
     lr: f32,
     beta1: f32,
     beta2: f32,
     eps: f32,
     c1: f32,
     c2: f32,
+}
+
+/// Updates moments and weights in place; large tensors are split over the worker threads.
+fn update(w: &mut [f32], g: &[f32], moments: &Mutex<(Vec<f32>, Vec<f32>)>, h: Hyper) -> Result<()> {
+    if w.len() != g.len() {
+        candle_core::bail!("adam: a gradient of {} values for a parameter of {}", g.len(), w.len());
+    }
+    let mut guard = moments.lock().unwrap_or_else(|e| e.into_inner());
+    let (m, v) = &mut *guard;
+    if m.len() != w.len() {
+        *m = vec![0.0; w.len()];
+        *v = vec![0.0; w.len()];
+    }
+    let threads = if w.len() >= 1 << 16 { crate::ops::kernels::num_threads() } else { 1 };
+    let chunk = w.len().div_ceil(threads).max(1);
+    if threads <= 1 {
+        update_chunk(w, g, m, v, h);
+        return Ok(());
+    }
+    std::thread::scope(|s| {
+        let mut parts = w.chunks_mut(chunk).zip(g.chunks(chunk)).zip(m.chunks_mut(chunk)).zip(v.chunks_mut(chunk));
+        let first = parts.next();
+        for (((w, g), m), v) in parts {
+            s.spawn(move || update_chunk(w, g, m, v, h));
+        }
+        if let Some((((w, g), m), v)) = first {
+            update_chunk(w, g, m, v, h);
+        }
+    });
+    Ok(())
+}
+
+fn update_chunk(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: Hyper) {
+    let (b1, b2) = (h.beta1, h.beta2);
+    let step = h.lr / h.c1;
+    let inv_c2 = 1.0 / h.c2;
+    let eps = h.eps;
+    // Zipped iterators (no indexing) let the compiler vectorise the loop.
+    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *w -= step * *m / ((*v * inv_c2).sqrt() + eps);
+    }
+}
+
+/// The update with the gradient as a tensor (autograd).
+struct Update<'a> {
+    moments: &'a Mutex<(Vec<f32>, Vec<f32>)>,
+    hyper: Hyper,
 }
 
 impl InplaceOp2 for Update<'_> {
@@ -62,21 +112,49 @@ impl InplaceOp2 for Update<'_> {
             (CpuStorage::F32(w), CpuStorage::F32(g), Some((a1, b1)), Some((a2, b2))) => (&mut w[a1..b1], &g[a2..b2]),
             _ => candle_core::bail!("fused adam: parameters and gradients must be contiguous f32"),
         };
-        let mut guard = self.moments.lock().unwrap();
-        let (m, v) = &mut *guard;
-        if m.len() != w.len() {
-            *m = vec![0.0; w.len()];
-            *v = vec![0.0; w.len()];
+        update(w, g, self.moments, self.hyper)
+    }
+}
+
+/// The update with the gradient as a slice (the fused VAE step).
+struct SliceUpdate<'a> {
+    grad: &'a [f32],
+    moments: &'a Mutex<(Vec<f32>, Vec<f32>)>,
+    hyper: Hyper,
+}
+
+impl InplaceOp1 for SliceUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "fused-adam"
+    }
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        let w = match (s, l.contiguous_offsets()) {
+            (CpuStorage::F32(w), Some((a, b))) => &mut w[a..b],
+            _ => candle_core::bail!("fused adam: parameters must be contiguous f32"),
+        };
+        update(w, self.grad, self.moments, self.hyper)
+    }
+}
+
+impl Adam {
+    fn next_hyper(&mut self) -> Hyper {
+        self.t += 1;
+        let c1 = 1.0 - self.beta1.powi(self.t);
+        let c2 = 1.0 - self.beta2.powi(self.t);
+        Hyper { lr: self.lr as f32, beta1: self.beta1 as f32, beta2: self.beta2 as f32, eps: self.eps as f32, c1: c1 as f32, c2: c2 as f32 }
+    }
+
+    /// One step with gradients given as plain slices, `grad(var)` returning each variable's
+    /// (in the variable's row-major order), or `None` to leave it unchanged. CPU f32 only.
+    pub fn step_with<'g>(&mut self, grad: impl Fn(&Var) -> Option<&'g [f32]>) -> Result<()> {
+        if self.fallback.is_some() {
+            candle_core::bail!("Adam::step_with needs f32 parameters on the CPU; use backward_step on other devices");
         }
-        let (b1, b2) = (self.beta1, self.beta2);
-        let step = self.lr / self.c1;
-        let inv_c2 = 1.0 / self.c2;
-        let eps = self.eps;
-        // Zipped iterators (no indexing) let the compiler vectorise the loop.
-        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *w -= step * *m / ((*v * inv_c2).sqrt() + eps);
+        let hyper = self.next_hyper();
+        for (var, moments) in self.vars.iter().zip(&self.moments) {
+            if let Some(g) = grad(var) {
+                var.as_tensor().inplace_op1(&SliceUpdate { grad: g, moments, hyper })?;
+            }
         }
         Ok(())
     }
@@ -96,14 +174,11 @@ impl Optimizer for Adam {
         if let Some(f) = &mut self.fallback {
             return f.step(grads);
         }
-        self.t += 1;
-        let c1 = 1.0 - self.beta1.powi(self.t);
-        let c2 = 1.0 - self.beta2.powi(self.t);
+        let hyper = self.next_hyper();
         for (var, moments) in self.vars.iter().zip(&self.moments) {
             if let Some(g) = grads.get(var) {
                 let g = g.contiguous()?;
-                let op = Update { moments, lr: self.lr as f32, beta1: self.beta1 as f32, beta2: self.beta2 as f32, eps: self.eps as f32, c1: c1 as f32, c2: c2 as f32 };
-                var.as_tensor().inplace_op2(&g, &op)?;
+                var.as_tensor().inplace_op2(&g, &Update { moments, hyper })?;
             }
         }
         Ok(())

@@ -22,6 +22,7 @@
 //! ```
 use crate::data::{batches, dynamic_binarize, Corruption, Dataset, Split};
 use crate::error::{Error, Result};
+use crate::fused_vae::FusedVae;
 use crate::evaluation::{evaluate, EvalStats};
 use crate::models::Model;
 use crate::objective::Objective;
@@ -151,6 +152,7 @@ impl Trainer {
         crate::perf::tune_allocator();
         let objective = cfg.objective.unwrap_or_else(|| Objective::default_for(model));
         let mut opt = Adam::new(model.params().trainable_vars(), cfg.lr)?;
+        let mut stepper = Stepper::new(model, objective, cfg.beta);
         let mut rng = Rng::new(cfg.seed ^ 0x7261_696e);
         let conditional = model.num_classes().is_some();
         let mut history = History::default();
@@ -175,20 +177,19 @@ impl Trainer {
                     None => target.clone(),
                 };
                 let labels = conditional.then_some(&batch.labels);
-                let parts = objective.compute(model, &input, &target, labels, cfg.beta, true, &mut noise_rng)?;
-                let loss = parts.total.to_scalar::<f32>()? as f64;
-                if !loss.is_finite() {
+                let out = stepper.step(model, &mut opt, &input, &target, labels, &mut noise_rng)?;
+                if !out.total.is_finite() {
                     return Err(Error::Training(format!(
-                        "the loss became {loss} at epoch {epoch}, batch {} (learning rate {lr:e}); the weights were not updated with it. \
+                        "the loss became {} at epoch {epoch}, batch {} (learning rate {lr:e}); the weights were not updated with it. \
                          Lower the learning rate or check the inputs for NaN/inf.",
+                        out.total,
                         b + 1
                     )));
                 }
-                opt.backward_step(&parts.total)?;
                 let n = batch.len();
-                sum += loss * n as f64;
-                sum_recon += parts.recon.to_scalar::<f32>()? as f64 * n as f64;
-                sum_kl += parts.kl.to_scalar::<f32>()? as f64 * n as f64;
+                sum += out.total * n as f64;
+                sum_recon += out.recon * n as f64;
+                sum_kl += out.kl * n as f64;
                 seen += n;
             }
             let secs = start.elapsed().as_secs_f64();
@@ -254,6 +255,78 @@ impl Trainer {
             return Err(Error::config("the training images contain NaN or infinite values; clean the data before training"));
         }
         Ok(())
+    }
+}
+
+/// What one optimisation step did: the batch-mean loss and its parts, and where the time went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepOutcome {
+    pub total: f64,
+    pub recon: f64,
+    pub kl: f64,
+    /// False when the loss was not finite: then the weights were left alone.
+    pub updated: bool,
+    pub forward_seconds: f64,
+    pub backward_seconds: f64,
+    pub optimizer_seconds: f64,
+}
+
+/// One optimisation step, through the [fused dense-VAE step](crate::fused_vae) where it applies
+/// (unless `VAE_FUSED=0`) and candle's autograd otherwise. The trainer and the benchmark share it,
+/// so the benchmark times what training runs.
+pub struct Stepper {
+    objective: Objective,
+    beta: f64,
+    fused: Option<FusedVae>,
+}
+
+impl Stepper {
+    pub fn new(model: &Model, objective: Objective, beta: f64) -> Self {
+        let allowed = std::env::var("VAE_FUSED").map_or(true, |v| v != "0");
+        let fused = if allowed && objective == Objective::Elbo { FusedVae::new(model) } else { None };
+        Self { objective, beta, fused }
+    }
+
+    /// Whether steps run through the fused CPU path.
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// Loss on a batch, then (only if it is finite) the gradient step. The reparameterisation
+    /// noise comes from `rng` in the same order on both paths.
+    pub fn step(&mut self, model: &Model, opt: &mut Adam, input: &Tensor, target: &Tensor, labels: Option<&Tensor>, rng: &mut Rng) -> Result<StepOutcome> {
+        let t0 = Instant::now();
+        if let Some(f) = &mut self.fused {
+            let eps = rng.normal_vec(input.dim(0)? * model.latent_dim());
+            let l = f.forward_backward(input, target, &eps, self.beta)?;
+            let t1 = Instant::now();
+            let mut out = StepOutcome { total: l.total, recon: l.recon, kl: l.kl, backward_seconds: (t1 - t0).as_secs_f64(), ..Default::default() };
+            if l.total.is_finite() {
+                opt.step_with(|v| f.gradient(v.as_tensor()))?;
+                out.updated = true;
+                out.optimizer_seconds = t1.elapsed().as_secs_f64();
+            }
+            return Ok(out);
+        }
+        let parts = self.objective.compute(model, input, target, labels, self.beta, true, rng)?;
+        let total = parts.total.to_scalar::<f32>()? as f64;
+        let mut out = StepOutcome {
+            total,
+            recon: parts.recon.to_scalar::<f32>()? as f64,
+            kl: parts.kl.to_scalar::<f32>()? as f64,
+            forward_seconds: t0.elapsed().as_secs_f64(),
+            ..Default::default()
+        };
+        if total.is_finite() {
+            let t1 = Instant::now();
+            let grads = parts.total.backward()?;
+            let t2 = Instant::now();
+            opt.step(&grads)?;
+            out.updated = true;
+            out.backward_seconds = (t2 - t1).as_secs_f64();
+            out.optimizer_seconds = t2.elapsed().as_secs_f64();
+        }
+        Ok(out)
     }
 }
 

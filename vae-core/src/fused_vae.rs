@@ -1,0 +1,539 @@
+//! The dense VAE's training step on the CPU in one pass: forward, negative ELBO and backward,
+//! without an autograd graph and without allocating per step.
+//!
+//! For the [`MlpVae`](crate::models::MlpVae) (dense layers $a_l = \phi(a_{l-1}W_l^\top + b_l)$,
+//! a code layer giving $\mu$ and $\log\sigma^2$, $z = \mu + \sigma\odot\epsilon$, a decoder ending in
+//! Bernoulli logits $\ell$) the loss on a batch of $B$ images is
+//!
+//! $$L = \frac1B\sum_b\Big[\sum_i \mathrm{softplus}(\ell_{bi}) - x_{bi}\ell_{bi}
+//! \;-\;\frac\beta2\sum_j\big(1 + \log\sigma^2_{bj} - \mu_{bj}^2 - \sigma^2_{bj}\big)\Big],$$
+//!
+//! exactly [`Objective::Elbo`](crate::objective::Objective::Elbo). Its gradient is the chain rule
+//! written out (the table in [`by_hand`](crate::by_hand) derives it):
+//! $\partial L/\partial\ell = (\mathrm{sigmoid}(\ell) - x)/B$; through each layer
+//! $\partial W = \delta^\top a_{\text{in}}$, $\partial b = \sum_b \delta$,
+//! $\delta_{\text{in}} = \delta W \odot \phi'$; at the code
+//! $\partial L/\partial\mu = \partial L/\partial z + \beta\mu/B$ and
+//! $\partial L/\partial\log\sigma^2 = \tfrac12\,\partial L/\partial z\odot\sigma\epsilon
+//! + \tfrac\beta2(\sigma^2 - 1)/B$ (zero where the log-variance is clamped).
+//!
+//! Why a fused step: with candle's autograd every operation allocates its output and every
+//! backward node another, and the small elementwise operations of this model cost as much as its
+//! matrix products. Here each worker thread takes a contiguous slice of the batch, runs the whole
+//! forward and backward pass on it with single-threaded `gemm` calls into buffers kept between
+//! steps, and the partial gradients are summed at the end. The weights are read in place from the
+//! model's own tensors; [`Adam::step_with`](crate::optim::Adam::step_with) applies the gradients.
+//! The [`Trainer`](crate::training::Trainer) uses this step whenever it applies (CPU, f32, no
+//! batch norm, not conditional, the ELBO objective); `VAE_FUSED=0` turns it off. The tests check
+//! loss and gradients against candle's autograd.
+//!
+//! ```
+//! # fn main() -> vae_core::Result<()> {
+//! use candle_core::Device;
+//! use vae_core::{fused_vae::FusedVae, models::Model, rng::Rng};
+//! let model = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu)?;
+//! let mut step = FusedVae::new(&model).expect("a dense VAE on the CPU");
+//! let mut rng = Rng::new(1);
+//! let x = rng.rand((8, 784), 0.0, 1.0, &Device::Cpu)?;
+//! let eps = rng.normal_vec(8 * 2);
+//! let loss = step.forward_backward(&x, &x, &eps, 1.0)?;
+//! assert!(loss.total > 0.0 && (loss.total - loss.recon - loss.kl).abs() < 1e-6);
+//! let w = model.params().trainable_vars()[0].clone();
+//! assert_eq!(step.gradient(w.as_tensor()).unwrap().len(), w.elem_count());
+//! # Ok(()) }
+//! ```
+use crate::error::{Error, Result};
+use crate::models::mlp_vae::{LOGVAR_MAX, LOGVAR_MIN};
+use crate::models::{Activation, Model};
+use crate::ops::kernels::{matmul, num_threads, split, Mat};
+use candle_core::{DType, Storage, Tensor, TensorId};
+use std::ops::Range;
+
+/// Batch-mean loss of one step and its parts (the KL part already weighted by beta).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLoss {
+    pub total: f64,
+    pub recon: f64,
+    pub kl: f64,
+}
+
+struct Layer {
+    weight: Tensor,
+    bias: Tensor,
+    n_in: usize,
+    n_out: usize,
+    /// `None` for the code layer and the logits layer.
+    act: Option<Activation>,
+}
+
+/// One layer's weights borrowed from the model's storage for the length of a step.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    w: &'a [f32],
+    b: &'a [f32],
+    n_in: usize,
+    n_out: usize,
+    act: Option<Activation>,
+}
+
+/// Buffers of one worker thread, kept between steps.
+#[derive(Default)]
+struct Workspace {
+    /// Output of every layer (after its activation), rows x n_out.
+    acts: Vec<Vec<f32>>,
+    z: Vec<f32>,
+    /// $\sigma\odot\epsilon$, needed for the log-variance gradient.
+    std_eps: Vec<f32>,
+    delta: Vec<f32>,
+    spare: Vec<f32>,
+    /// Gradients of this thread's rows: weight then bias for every layer.
+    grads: Vec<Vec<f32>>,
+    recon: f64,
+    kl: f64,
+}
+
+/// The fused forward/backward step of a dense VAE; see the [module docs](self).
+pub struct FusedVae {
+    layers: Vec<Layer>,
+    /// Index of the code layer (= number of encoder hidden layers).
+    code: usize,
+    latent: usize,
+    input_dim: usize,
+    threads: usize,
+    work: Vec<Workspace>,
+    ids: Vec<TensorId>,
+}
+
+impl FusedVae {
+    /// The step for `model`, or `None` when the fused path does not cover it (not a dense VAE,
+    /// batch norm, conditional, not on the CPU, not f32).
+    pub fn new(model: &Model) -> Option<Self> {
+        let vae = model.mlp_vae()?;
+        if !model.device().is_cpu() || model.num_classes().is_some() {
+            return None;
+        }
+        let (enc, dec) = (&vae.encoder, &vae.decoder);
+        if enc.body.has_batch_norm() || dec.body.has_batch_norm() {
+            return None;
+        }
+        let mut layers = vec![];
+        let mut push = |lin: &candle_nn::Linear, act: Option<Activation>| -> Option<()> {
+            let w = lin.weight();
+            let b = lin.bias()?;
+            if w.dtype() != DType::F32 || b.dtype() != DType::F32 {
+                return None;
+            }
+            let (n_out, n_in) = w.dims2().ok()?;
+            layers.push(Layer { weight: w.clone(), bias: b.clone(), n_in, n_out, act });
+            Some(())
+        };
+        for (lin, _) in enc.body.layers() {
+            push(lin, Some(enc.body.activation()))?;
+        }
+        push(&enc.code, None)?;
+        for (lin, _) in dec.body.layers() {
+            push(lin, Some(dec.body.activation()))?;
+        }
+        push(&dec.out, None)?;
+        let code = layers.len() - 2 - dec.body.layers().count();
+        let ids = layers.iter().flat_map(|l| [l.weight.id(), l.bias.id()]).collect();
+        Some(Self { code, latent: vae.latent, input_dim: layers[0].n_in, layers, threads: num_threads(), work: vec![], ids })
+    }
+
+    /// Computes the loss on a batch and keeps its gradient for [`gradient`](Self::gradient).
+    /// `input` goes through the encoder, `target` is what the decoder is scored against (they
+    /// differ for denoising), `eps` holds the `B * latent` standard normal draws of the
+    /// reparameterisation, row by row.
+    pub fn forward_backward(&mut self, input: &Tensor, target: &Tensor, eps: &[f32], beta: f64) -> Result<StepLoss> {
+        let (b, d) = input.dims2()?;
+        if d != self.input_dim || target.dims() != input.dims() || eps.len() != b * self.latent || b == 0 {
+            return Err(Error::config(format!(
+                "fused VAE step: expected input and target [B, {}] and {} noise values per row, got {:?}, {:?} and {} values",
+                self.input_dim,
+                self.latent,
+                input.dims(),
+                target.dims(),
+                eps.len()
+            )));
+        }
+        let input = input.to_dtype(DType::F32)?.contiguous()?;
+        let target = target.to_dtype(DType::F32)?.contiguous()?;
+        let (xs, xl) = input.storage_and_layout();
+        let (ts, tl) = target.storage_and_layout();
+        let x = cpu_f32(&xs, xl, "the input batch")?;
+        let t = cpu_f32(&ts, tl, "the target batch")?;
+        let guards: Vec<_> = self.layers.iter().map(|l| (l.weight.storage_and_layout(), l.bias.storage_and_layout())).collect();
+        let mut views = Vec::with_capacity(self.layers.len());
+        for (l, ((ws, wl), (bs, bl))) in self.layers.iter().zip(&guards) {
+            views.push(View { w: cpu_f32(ws, wl, "a weight")?, b: cpu_f32(bs, bl, "a bias")?, n_in: l.n_in, n_out: l.n_out, act: l.act });
+        }
+        // Below a few rows per thread the spawn costs more than it saves.
+        let ranges = split(b, self.threads.min(b.div_ceil(16)));
+        if self.work.len() < ranges.len() {
+            self.work.resize_with(ranges.len(), Workspace::default);
+        }
+        let shape = Shape { views: &views, code: self.code, latent: self.latent, inv_b: 1.0 / b as f32, beta: beta as f32 };
+        let shape = &shape;
+        let (last, rest) = ranges.split_last().expect("split gives at least one range");
+        let (mine, others) = self.work.split_first_mut().expect("one workspace per range");
+        std::thread::scope(|s| {
+            let handles: Vec<_> = rest
+                .iter()
+                .zip(others.iter_mut())
+                .map(|(r, ws)| {
+                    let r = r.clone();
+                    s.spawn(move || ws.run(shape, rows(x, d, &r), rows(t, d, &r), rows(eps, shape.latent, &r), r.len()))
+                })
+                .collect();
+            mine.run(shape, rows(x, d, last), rows(t, d, last), rows(eps, shape.latent, last), last.len());
+            for h in handles {
+                if let Err(e) = h.join() {
+                    std::panic::resume_unwind(e);
+                }
+            }
+        });
+        // The calling thread's workspace collects the sums.
+        let (first, others) = self.work.split_first_mut().expect("at least one workspace");
+        for o in &others[..ranges.len() - 1] {
+            for (g, h) in first.grads.iter_mut().zip(&o.grads) {
+                g.iter_mut().zip(h).for_each(|(g, h)| *g += h);
+            }
+            first.recon += o.recon;
+            first.kl += o.kl;
+        }
+        let recon = first.recon / b as f64;
+        let kl = beta * first.kl / b as f64;
+        Ok(StepLoss { total: recon + kl, recon, kl })
+    }
+
+    /// The gradient of the last step for one of the model's parameters (by tensor identity).
+    pub fn gradient(&self, param: &Tensor) -> Option<&[f32]> {
+        let i = self.ids.iter().position(|&id| id == param.id())?;
+        self.work.first().and_then(|w| w.grads.get(i)).map(|g| g.as_slice())
+    }
+}
+
+fn cpu_f32<'a>(s: &'a Storage, l: &candle_core::Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(c) => crate::ops::f32_slice(c, l, what),
+        _ => candle_core::bail!("fused VAE step: {what} is not on the CPU"),
+    }
+}
+
+fn rows<'a>(v: &'a [f32], width: usize, r: &Range<usize>) -> &'a [f32] {
+    &v[r.start * width..r.end * width]
+}
+
+/// What every worker needs to know about the step.
+struct Shape<'a> {
+    views: &'a [View<'a>],
+    code: usize,
+    latent: usize,
+    inv_b: f32,
+    beta: f32,
+}
+
+fn activate(act: Activation, y: &mut [f32]) {
+    match act {
+        Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::LeakyRelu => y.iter_mut().for_each(|v| *v = v.max(0.01 * *v)),
+        Activation::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
+        Activation::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+    }
+}
+
+/// `delta *= act'(pre)`, written with the activation's output `y`.
+fn activation_grad(act: Activation, y: &[f32], delta: &mut [f32]) {
+    let pairs = delta.iter_mut().zip(y);
+    match act {
+        Activation::Relu => pairs.for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 }),
+        Activation::LeakyRelu => pairs.for_each(|(d, &y)| *d *= if y > 0.0 { 1.0 } else { 0.01 }),
+        Activation::Tanh => pairs.for_each(|(d, &y)| *d *= 1.0 - y * y),
+        Activation::Sigmoid => pairs.for_each(|(d, &y)| *d *= y * (1.0 - y)),
+    }
+}
+
+/// Sum over one row of $\mathrm{softplus}(\ell) - t\ell = \max(\ell, 0) - t\ell + \ln(1 + e^{-|\ell|})$,
+/// writing $(\mathrm{sigmoid}(\ell) - t)/B$ into `d`. Eight independent partial sums let the
+/// compiler vectorise the loop (one running sum would force the order of the additions).
+fn bce_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
+    #[inline(always)]
+    fn one(l: f32, t: f32, inv_b: f32) -> (f32, f32) {
+        let e = exp_nonpositive(-l.abs());
+        let r = 1.0 / (1.0 + e);
+        let sig = if l >= 0.0 { r } else { e * r };
+        (l.max(0.0) - t * l + ln_1p_unit(e), (sig - t) * inv_b)
+    }
+    let mut lanes = [0f32; 8];
+    let mut dc = d.chunks_exact_mut(8);
+    let (mut lc, mut tc) = (logits.chunks_exact(8), target.chunks_exact(8));
+    for ((d8, l8), t8) in (&mut dc).zip(&mut lc).zip(&mut tc) {
+        for k in 0..8 {
+            let (loss, grad) = one(l8[k], t8[k], inv_b);
+            lanes[k] += loss;
+            d8[k] = grad;
+        }
+    }
+    let mut acc: f32 = lanes.iter().sum();
+    for ((d, &l), &t) in dc.into_remainder().iter_mut().zip(lc.remainder()).zip(tc.remainder()) {
+        let (loss, grad) = one(l, t, inv_b);
+        acc += loss;
+        *d = grad;
+    }
+    acc
+}
+
+/// $\ln(1 + e)$ for $e \in [0, 1]$, as $2\,\mathrm{artanh}(s)$ with $s = e/(2 + e) \le 1/3$:
+/// the odd series to $s^{13}$ is within 1e-8 of it, and unlike libm's `log1pf` the compiler can
+/// inline it (the loss loop spent a third of its time in that call).
+#[inline]
+fn ln_1p_unit(e: f32) -> f32 {
+    let s = e / (2.0 + e);
+    let q = s * s;
+    let series = 1.0 + q * (1.0 / 3.0 + q * (1.0 / 5.0 + q * (1.0 / 7.0 + q * (1.0 / 9.0 + q * (1.0 / 11.0 + q * (1.0 / 13.0))))));
+    2.0 * s * series
+}
+
+/// $e^x$ for $x \le 0$, written so that the loss loop vectorises (a libm call per element
+/// keeps it scalar): $x = n\ln 2 + r$ with $|r| \le \ln 2/2$, $2^n$ from the exponent bits and
+/// $e^r$ from its Taylor polynomial to $r^6$ (relative error below 2e-7). Arguments below -87 give
+/// $e^{-87} \approx 1.6\cdot10^{-38}$, which is 0 for the loss.
+#[inline]
+fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer with plain SSE2.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.max(-87.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    f32::from_bits(((n as i32 + 127) << 23) as u32) * p
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+/// Row-major `[rows, cols]` as a gemm operand, or its transpose.
+fn mat(v: &[f32], cols: usize) -> Mat<f32> {
+    Mat { ptr: v.as_ptr(), rs: cols as isize, cs: 1 }
+}
+fn mat_t(v: &[f32], cols: usize) -> Mat<f32> {
+    Mat { ptr: v.as_ptr(), rs: 1, cs: cols as isize }
+}
+
+impl Workspace {
+    /// Forward and backward pass over `nb` rows; leaves this thread's gradient sums in `grads`.
+    fn run(&mut self, s: &Shape, x: &[f32], target: &[f32], eps: &[f32], nb: usize) {
+        let (views, code, zl) = (s.views, s.code, s.latent);
+        let n = views.len();
+        self.acts.resize_with(n, Vec::new);
+        self.grads.resize_with(2 * n, Vec::new);
+        let widest = views.iter().map(|v| v.n_in.max(v.n_out)).max().unwrap_or(0);
+        for (a, v) in self.acts.iter_mut().zip(views) {
+            grow(a, nb * v.n_out);
+        }
+        for (i, v) in views.iter().enumerate() {
+            grow(&mut self.grads[2 * i], v.n_out * v.n_in);
+            grow(&mut self.grads[2 * i + 1], v.n_out);
+        }
+        grow(&mut self.z, nb * zl);
+        grow(&mut self.std_eps, nb * zl);
+        grow(&mut self.delta, nb * widest);
+        grow(&mut self.spare, nb * widest);
+        let Workspace { acts, z, std_eps, delta, spare, grads, recon, kl } = self;
+        *kl = 0.0;
+
+        // Forward.
+        for (l, v) in views.iter().enumerate() {
+            let (before, after) = acts.split_at_mut(l);
+            let out = &mut after[0][..nb * v.n_out];
+            let inp: &[f32] = if l == 0 {
+                x
+            } else if l == code + 1 {
+                &z[..nb * zl]
+            } else {
+                &before[l - 1][..nb * v.n_in]
+            };
+            for row in out.chunks_exact_mut(v.n_out) {
+                row.copy_from_slice(v.b);
+            }
+            matmul(nb, v.n_out, v.n_in, out, true, mat(inp, v.n_in), mat_t(v.w, v.n_in));
+            if let Some(act) = v.act {
+                activate(act, out);
+            }
+            if l == code {
+                let mut kl_sum = 0f64;
+                for b in 0..nb {
+                    let h = &out[b * 2 * zl..(b + 1) * 2 * zl];
+                    for j in 0..zl {
+                        let (mu, lv) = (h[j], h[zl + j].clamp(LOGVAR_MIN as f32, LOGVAR_MAX as f32));
+                        let var = lv.exp();
+                        let se = var.sqrt() * eps[b * zl + j];
+                        std_eps[b * zl + j] = se;
+                        z[b * zl + j] = mu + se;
+                        kl_sum += (-0.5 * (1.0 + lv - mu * mu - var)) as f64;
+                    }
+                }
+                *kl = kl_sum;
+            }
+        }
+
+        // Loss and its gradient with respect to the logits:
+        // softplus(l) - t*l = max(l, 0) - t*l + log1p(exp(-|l|)), finite for any l.
+        let out_w = views[n - 1].n_out;
+        let logits = &acts[n - 1][..nb * out_w];
+        let mut recon_sum = 0f64;
+        for (row, (lr, tr)) in delta[..nb * out_w].chunks_exact_mut(out_w).zip(logits.chunks_exact(out_w).zip(target.chunks_exact(out_w))) {
+            let acc = bce_row(lr, tr, row, s.inv_b);
+            recon_sum += acc as f64;
+        }
+        *recon = recon_sum;
+
+        // Backward: `delta` holds dL/d(output of layer l) on entry to each iteration.
+        let (mut cur, mut next) = (delta, spare);
+        for l in (0..n).rev() {
+            let v = &views[l];
+            if let Some(act) = v.act {
+                activation_grad(act, &acts[l][..nb * v.n_out], &mut cur[..nb * v.n_out]);
+            }
+            if l == code {
+                // cur holds dL/dz: turn it into dL/d(mu, logvar).
+                let h = &acts[l][..nb * 2 * zl];
+                for b in 0..nb {
+                    for j in 0..zl {
+                        let dz = cur[b * zl + j];
+                        let (mu, raw) = (h[b * 2 * zl + j], h[b * 2 * zl + zl + j]);
+                        let inside = (LOGVAR_MIN as f32..=LOGVAR_MAX as f32).contains(&raw);
+                        let var = raw.clamp(LOGVAR_MIN as f32, LOGVAR_MAX as f32).exp();
+                        next[b * 2 * zl + j] = dz + s.beta * mu * s.inv_b;
+                        next[b * 2 * zl + zl + j] =
+                            if inside { 0.5 * dz * std_eps[b * zl + j] + 0.5 * s.beta * (var - 1.0) * s.inv_b } else { 0.0 };
+                    }
+                }
+                std::mem::swap(&mut cur, &mut next);
+            }
+            let d = &cur[..nb * v.n_out];
+            let inp: &[f32] = if l == 0 {
+                x
+            } else if l == code + 1 {
+                &z[..nb * zl]
+            } else {
+                &acts[l - 1][..nb * v.n_in]
+            };
+            let (gw, gb) = grads.split_at_mut(2 * l + 1);
+            matmul(v.n_out, v.n_in, nb, &mut gw[2 * l], false, mat_t(d, v.n_out), mat(inp, v.n_in));
+            let gb = &mut gb[0][..v.n_out];
+            gb.fill(0.0);
+            for row in d.chunks_exact(v.n_out) {
+                gb.iter_mut().zip(row).for_each(|(g, r)| *g += r);
+            }
+            if l > 0 {
+                matmul(nb, v.n_in, v.n_out, &mut next[..nb * v.n_in], false, mat(d, v.n_out), mat(v.w, v.n_in));
+                std::mem::swap(&mut cur, &mut next);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::losses::{bce_with_logits, kl_standard_normal};
+    use crate::models::{MlpVaeConfig, ModelConfig};
+    use crate::rng::Rng;
+    use candle_core::Device;
+
+    /// The same loss through the model's candle forward pass and autograd.
+    fn autograd(model: &Model, x: &Tensor, t: &Tensor, eps: &[f32], beta: f64) -> (f64, candle_core::backprop::GradStore) {
+        let q = model.encode_t(x, None, true).unwrap();
+        let lv = q.logvar.clone().unwrap();
+        let e = Tensor::from_slice(eps, q.mean.shape(), &Device::Cpu).unwrap();
+        let z = (&q.mean + (&lv * 0.5).unwrap().exp().unwrap().mul(&e).unwrap()).unwrap();
+        let logits = model.decode_logits_t(&z, None, true).unwrap();
+        let recon = bce_with_logits(&logits, t).unwrap().mean_all().unwrap();
+        let kl = kl_standard_normal(&q.mean, &lv).unwrap().mean_all().unwrap();
+        let total = (recon + (kl * beta).unwrap()).unwrap();
+        (total.to_scalar::<f32>().unwrap() as f64, total.backward().unwrap())
+    }
+
+    fn check(cfg: MlpVaeConfig, batch: usize, threads: usize, beta: f64, denoising: bool) {
+        let model = Model::new(ModelConfig::MlpVae(cfg.clone()), 3, &Device::Cpu).unwrap();
+        let mut step = FusedVae::new(&model).unwrap();
+        step.threads = threads;
+        let mut rng = Rng::new(7);
+        let t = rng.rand((batch, cfg.input_dim), 0.0, 1.0, &Device::Cpu).unwrap();
+        let x = if denoising { rng.rand((batch, cfg.input_dim), 0.0, 1.0, &Device::Cpu).unwrap() } else { t.clone() };
+        let eps = rng.normal_vec(batch * cfg.latent);
+        // Twice: the second step reuses the buffers of the first.
+        for _ in 0..2 {
+            let loss = step.forward_backward(&x, &t, &eps, beta).unwrap();
+            let (reference, grads) = autograd(&model, &x, &t, &eps, beta);
+            assert!((loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0), "loss {} vs autograd {reference}", loss.total);
+            for (name, var) in model.params().named_vars() {
+                let want = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let got = step.gradient(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+                let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() <= 1e-4 * scale, "{name}[{i}]: fused {g} vs autograd {w} (scale {scale})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_autograd_for_the_pytorch_model() {
+        check(MlpVaeConfig { hidden: vec![40], latent: 5, ..MlpVaeConfig::default() }, 37, 2, 1.0, false);
+    }
+
+    #[test]
+    fn gradients_match_autograd_for_deeper_tanh_models_beta_and_denoising() {
+        let cfg = MlpVaeConfig { input_dim: 30, hidden: vec![16, 8], latent: 3, activation: Activation::Tanh, ..MlpVaeConfig::default() };
+        check(cfg.clone(), 50, 3, 4.0, true);
+        check(MlpVaeConfig { activation: Activation::LeakyRelu, ..cfg.clone() }, 9, 1, 0.5, false);
+        check(MlpVaeConfig { activation: Activation::Sigmoid, hidden: vec![], ..cfg }, 33, 2, 1.0, false);
+    }
+
+    #[test]
+    fn ln_1p_unit_matches_the_library() {
+        for i in 0..=10_000 {
+            let e = i as f32 / 10_000.0;
+            let (fast, exact) = (ln_1p_unit(e) as f64, (e as f64).ln_1p());
+            assert!((fast - exact).abs() < 2e-7, "ln(1 + {e}): {fast} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn exp_nonpositive_matches_the_library() {
+        for i in 0..=100_000 {
+            let x = -(i as f32) / 1000.0;
+            let (fast, exact) = (exp_nonpositive(x) as f64, (x as f64).exp());
+            assert!((fast - exact).abs() <= 3e-7 * exact + 1e-37, "exp({x}): {fast} vs {exact}");
+        }
+        assert!(exp_nonpositive(-1e4) < 1e-37 && exp_nonpositive(f32::NEG_INFINITY) < 1e-37);
+    }
+
+    #[test]
+    fn unsupported_models_are_left_to_autograd() {
+        let dev = Device::Cpu;
+        assert!(FusedVae::new(&Model::from_name("deep-vae-2d", None, 0, &dev).unwrap()).is_none(), "batch norm");
+        assert!(FusedVae::new(&Model::from_name("cvae", None, 0, &dev).unwrap()).is_none(), "conditional");
+        assert!(FusedVae::new(&Model::from_name("conv-vae", None, 0, &dev).unwrap()).is_none(), "convolutional");
+        assert!(FusedVae::new(&Model::from_name("mlp-vae", None, 0, &dev).unwrap()).is_some());
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_panics() {
+        let model = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
+        let mut step = FusedVae::new(&model).unwrap();
+        let x = Tensor::zeros((4, 784), DType::F32, &Device::Cpu).unwrap();
+        let err = step.forward_backward(&x, &x, &[0.0; 3], 1.0).unwrap_err().to_string();
+        assert!(err.contains("noise values"), "{err}");
+        let y = Tensor::zeros((4, 10), DType::F32, &Device::Cpu).unwrap();
+        assert!(step.forward_backward(&y, &y, &[0.0; 8], 1.0).is_err());
+    }
+}
