@@ -42,8 +42,8 @@ impl Module for ConvEncoder {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = x.dim(0)?;
         let x = x.reshape((b, 1, 28, 28))?;
-        let h = self.conv1.forward(&x)?.relu()?;
-        let h = self.conv2.forward(&h)?.relu()?;
+        let h = self.conv1.forward_relu(&x)?;
+        let h = self.conv2.forward_relu(&h)?;
         self.code.forward(&h.flatten_from(1)?)
     }
 }
@@ -63,10 +63,7 @@ impl Module for ConvDecoder {
         let mut x = self.fc.forward(z)?.relu()?.reshape((b, c, h, w))?;
         let last = self.deconvs.len() - 1;
         for (i, d) in self.deconvs.iter().enumerate() {
-            x = d.forward(&x)?;
-            if i < last {
-                x = x.relu()?;
-            }
+            x = if i < last { d.forward_relu(&x)? } else { d.forward(&x)? };
         }
         x.reshape((b, ()))
     }

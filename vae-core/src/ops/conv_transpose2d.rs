@@ -21,10 +21,10 @@
 //! assert_eq!(y.get(0)?.get(0)?.to_vec2::<f32>()?[1][1], 4.0);
 //! # Ok::<(), candle_core::Error>(())
 //! ```
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::{Conv2dOp, Conv2dWeightGrad};
-use super::kernels::{col2im, conv_out_len, for_batches, matmul, num_threads, Elem, Mat};
+use super::kernels::{col2im, conv_out_len, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
 use super::dims4;
 
 /// Transposed convolution with an explicit output size; see the module docs.
@@ -97,6 +97,14 @@ impl CustomOp2 for ConvTranspose2dOp {
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let k = w.dim(2)?;
+        if x.track_op() && w.track_op() && dy.device().is_cpu() {
+            // Both gradients need im2col(dy): build it once (see ConvTranspose2dGrads).
+            let both = dy.apply_op3_no_bwd(&w.contiguous()?, &x.contiguous()?, &ConvTranspose2dGrads { op: *self })?;
+            let nx = x.elem_count();
+            let dx = both.narrow(0, 0, nx)?.reshape(x.shape())?;
+            let dw = both.narrow(0, nx, w.elem_count())?.reshape(w.shape())?;
+            return Ok((Some(dx), Some(dw)));
+        }
         let dx = if x.track_op() {
             Some(dy.apply_op2(w, Conv2dOp { stride: self.stride, padding: self.padding })?)
         } else {
@@ -109,4 +117,106 @@ impl CustomOp2 for ConvTranspose2dOp {
         };
         Ok((dx, dw))
     }
+}
+
+/// Both gradients of a transposed convolution from one `im2col` of the output gradient:
+/// `(dy [B,Cout,OH,OW], w [Cin,Cout,K,K], x [B,Cin,H,W])` -> `dx` then `dW`, flattened into one
+/// vector, with `col = im2col(dy[b])` (`[Cout*K*K, H*W]`), `dx[b] = W · col` and
+/// `dW = Σ_b x[b] · colᵀ`. The two separate ops would each build `col`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvTranspose2dGrads {
+    pub op: ConvTranspose2dOp,
+}
+
+impl CustomOp3 for ConvTranspose2dGrads {
+    fn name(&self) -> &'static str {
+        "vae-conv-transpose2d-grads"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, cout, oh, ow) = dims4(l1, "conv_transpose2d gradient")?;
+        let (cin, cout_w, k, _) = dims4(l2, "conv_transpose2d kernel")?;
+        let (b_x, cin_x, h, w) = dims4(l3, "conv_transpose2d input")?;
+        if b != b_x || cin != cin_x || cout != cout_w || (oh, ow) != (self.op.out_h, self.op.out_w) {
+            bail!("conv_transpose2d backward: gradient [{b}, {cout}, {oh}, {ow}], kernel [{cin}, {cout_w}, {k}, {k}] and input [{b_x}, {cin_x}, {h}, {w}] disagree")
+        }
+        let dims = Grads { b, cin, h, w, cout, k };
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(dy), CpuStorage::F32(wt), CpuStorage::F32(x)) => CpuStorage::F32(transpose_grads(
+                &super::contiguous(dy, l1),
+                &super::contiguous(wt, l2),
+                &super::contiguous(x, l3),
+                dims,
+                &self.op,
+            )),
+            (CpuStorage::F64(dy), CpuStorage::F64(wt), CpuStorage::F64(x)) => CpuStorage::F64(transpose_grads(
+                &super::contiguous(dy, l1),
+                &super::contiguous(wt, l2),
+                &super::contiguous(x, l3),
+                dims,
+                &self.op,
+            )),
+            _ => bail!("conv_transpose2d backward: only f32 or f64 run on the fast CPU path"),
+        };
+        Ok((out, Shape::from(b * cin * h * w + cin * cout * k * k)))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Grads {
+    b: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+}
+
+fn transpose_grads<T: Elem>(dy: &[T], wt: &[T], x: &[T], d: Grads, op: &ConvTranspose2dOp) -> Vec<T> {
+    let (rows, n, out_n) = (d.cout * d.k * d.k, d.h * d.w, op.out_h * op.out_w);
+    let (dx_len, dw_len) = (d.b * d.cin * n, d.cin * rows);
+    let ranges = split(d.b, num_threads());
+    let mut out = vec![T::ZERO; dx_len + ranges.len() * dw_len];
+    let (dx, partials) = out.split_at_mut(dx_len);
+    let work = |range: std::ops::Range<usize>, dx: &mut [T], dw: &mut [T]| {
+        let mut col = vec![T::ZERO; rows * n];
+        for (i, bi) in range.enumerate() {
+            im2col(&dy[bi * d.cout * out_n..], d.cout, op.out_h, op.out_w, d.k, op.stride, op.padding, d.h, d.w, &mut col);
+            let w_mat = Mat { ptr: wt.as_ptr(), rs: rows as isize, cs: 1 };
+            let col_mat = Mat { ptr: col.as_ptr(), rs: n as isize, cs: 1 };
+            matmul(d.cin, n, rows, &mut dx[i * d.cin * n..(i + 1) * d.cin * n], false, w_mat, col_mat);
+            let x_mat = Mat { ptr: x[bi * d.cin * n..].as_ptr(), rs: n as isize, cs: 1 };
+            let col_t = Mat { ptr: col.as_ptr(), rs: 1, cs: n as isize };
+            matmul(d.cin, rows, n, dw, i > 0, x_mat, col_t);
+        }
+    };
+    std::thread::scope(|s| {
+        let (mut dx_rest, mut dw_rest) = (dx, &mut partials[..]);
+        let last = ranges.len() - 1;
+        let mut handles = vec![];
+        for (t, r) in ranges.iter().cloned().enumerate() {
+            let (dx_mine, dx_tail) = std::mem::take(&mut dx_rest).split_at_mut(r.len() * d.cin * n);
+            let (dw_mine, dw_tail) = std::mem::take(&mut dw_rest).split_at_mut(dw_len);
+            dx_rest = dx_tail;
+            dw_rest = dw_tail;
+            let work = &work;
+            if t == last {
+                work(r, dx_mine, dw_mine);
+            } else {
+                handles.push(s.spawn(move || work(r, dx_mine, dw_mine)));
+            }
+        }
+        for h in handles {
+            if let Err(e) = h.join() {
+                std::panic::resume_unwind(e);
+            }
+        }
+    });
+    let (head, rest) = out.split_at_mut(dx_len + dw_len);
+    let dw = &mut head[dx_len..];
+    for p in rest.chunks(dw_len) {
+        dw.iter_mut().zip(p).for_each(|(a, &b)| *a += b);
+    }
+    out.truncate(dx_len + dw_len);
+    out
 }

@@ -30,7 +30,7 @@
 //! assert!(diff < 1e-4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-pub use bias::add_channel_bias;
+pub use bias::{add_channel_bias, add_channel_bias_relu};
 
 /// A contiguous f32 CPU storage as a slice, or an error naming the op and the argument.
 pub(crate) fn f32_slice<'a>(s: &'a candle_core::CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
