@@ -5,6 +5,7 @@
 //! -> ConvT(64, k3, s2) ReLU -> ConvT(32, k3, s2) ReLU -> ConvT(1, k3, s1) ('same' padding,
 //! 7 -> 14 -> 28 -> 28), emitting Bernoulli logits. (TensorFlow reshapes to 7x7x32 HWC,
 //! candle to 32x7x7 CHW: the same model up to a fixed permutation of the dense units.)
+//! Initialised as Keras does (Glorot-uniform weights, zero biases; [`InitScheme::Keras`]).
 //!
 //! ```
 //! # fn main() -> vae_core::Result<()> {
@@ -16,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 use super::conv_ae::{ConvDecoder, ConvEncoder};
-use super::layers::{conv2d, conv_transpose2d, linear};
+use super::layers::{conv2d_with, conv_transpose2d_with, linear_with, InitScheme};
 use candle_core::Result;
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
@@ -42,19 +43,21 @@ pub struct ConvVae {
 
 impl ConvVae {
     pub fn new(cfg: &ConvVaeConfig, vb: VarBuilder) -> Result<Self> {
+        // Keras's initialisers, as in the tutorial whose ELBO curve this model reproduces.
+        let k = InitScheme::Keras;
         let e = vb.pp("encoder");
         let encoder = ConvEncoder {
-            conv1: conv2d(1, 32, 3, 2, 0, e.pp("conv1"))?,
-            conv2: conv2d(32, 64, 3, 2, 0, e.pp("conv2"))?,
-            code: linear(64 * 6 * 6, 2 * cfg.latent, e.pp("code"))?,
+            conv1: conv2d_with(1, 32, 3, 2, 0, k, e.pp("conv1"))?,
+            conv2: conv2d_with(32, 64, 3, 2, 0, k, e.pp("conv2"))?,
+            code: linear_with(64 * 6 * 6, 2 * cfg.latent, k, e.pp("code"))?,
         };
         let d = vb.pp("decoder");
         let decoder = ConvDecoder {
-            fc: linear(cfg.latent, 7 * 7 * 32, d.pp("fc"))?,
+            fc: linear_with(cfg.latent, 7 * 7 * 32, k, d.pp("fc"))?,
             deconvs: vec![
-                conv_transpose2d(32, 64, 3, 2, 1, 1, d.pp("deconv1"))?,
-                conv_transpose2d(64, 32, 3, 2, 1, 1, d.pp("deconv2"))?,
-                conv_transpose2d(32, 1, 3, 1, 1, 0, d.pp("deconv3"))?,
+                conv_transpose2d_with(32, 64, 3, 2, 1, 1, k, d.pp("deconv1"))?,
+                conv_transpose2d_with(64, 32, 3, 2, 1, 1, k, d.pp("deconv2"))?,
+                conv_transpose2d_with(32, 1, 3, 1, 1, 0, k, d.pp("deconv3"))?,
             ],
             start: (32, 7, 7),
         };

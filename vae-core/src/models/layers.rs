@@ -50,11 +50,40 @@ impl Activation {
     }
 }
 
+/// How a layer's parameters are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InitScheme {
+    /// PyTorch's defaults: weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    #[default]
+    Torch,
+    /// Keras's defaults, which the TensorFlow CVAE tutorial's numbers come from: Glorot-uniform
+    /// weights, U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), and zero biases.
+    Keras,
+}
+
+impl InitScheme {
+    /// Initialisers for (weight, bias) of a layer with these fans (receptive field included).
+    pub fn weight_bias(self, fan_in: usize, fan_out: usize) -> (Init, Init) {
+        match self {
+            InitScheme::Torch => (torch_default(fan_in), torch_default(fan_in)),
+            InitScheme::Keras => {
+                let l = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                (Init::Uniform { lo: -l, up: l }, Init::Const(0.0))
+            }
+        }
+    }
+}
+
 /// A dense layer `y = x W^T + b` with PyTorch's default initialisation.
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
-    let init = torch_default(in_dim);
-    let w = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
-    let b = vb.get_with_hints(out_dim, "bias", init)?;
+    linear_with(in_dim, out_dim, InitScheme::Torch, vb)
+}
+
+/// A dense layer initialised by `scheme`.
+pub fn linear_with(in_dim: usize, out_dim: usize, scheme: InitScheme, vb: VarBuilder) -> Result<Linear> {
+    let (wi, bi) = scheme.weight_bias(in_dim, out_dim);
+    let w = vb.get_with_hints((out_dim, in_dim), "weight", wi)?;
+    let b = vb.get_with_hints(out_dim, "bias", bi)?;
     Ok(Linear::new(w, Some(b)))
 }
 
@@ -68,15 +97,28 @@ pub struct Conv2d {
 }
 
 pub fn conv2d(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, vb: VarBuilder) -> Result<Conv2d> {
+    conv2d_with(c_in, c_out, k, stride, padding, InitScheme::Torch, vb)
+}
+
+/// [`conv2d`] initialised by `scheme`.
+pub fn conv2d_with(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, scheme: InitScheme, vb: VarBuilder) -> Result<Conv2d> {
     let shape = [c_out, c_in, k, k];
-    let init = torch_default(fan_in(&shape));
-    Ok(Conv2d { weight: vb.get_with_hints(shape.to_vec(), "weight", init)?, bias: vb.get_with_hints(c_out, "bias", init)?, stride, padding })
+    let (wi, bi) = scheme.weight_bias(fan_in(&shape), c_out * k * k);
+    Ok(Conv2d { weight: vb.get_with_hints(shape.to_vec(), "weight", wi)?, bias: vb.get_with_hints(c_out, "bias", bi)?, stride, padding })
 }
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = crate::ops::conv2d(x, &self.weight, self.stride, self.padding)?;
         crate::ops::add_channel_bias(&y, &self.bias)
+    }
+}
+
+impl Conv2d {
+    /// `relu(forward(x))`, with bias and activation fused.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.padding)?;
+        crate::ops::add_channel_bias_relu(&y, &self.bias)
     }
 }
 
@@ -99,11 +141,26 @@ pub fn conv_transpose2d(
     output_padding: usize,
     vb: VarBuilder,
 ) -> Result<ConvTranspose2d> {
+    conv_transpose2d_with(c_in, c_out, k, stride, padding, output_padding, InitScheme::Torch, vb)
+}
+
+/// [`conv_transpose2d`] initialised by `scheme`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d_with(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+    scheme: InitScheme,
+    vb: VarBuilder,
+) -> Result<ConvTranspose2d> {
     let shape = [c_in, c_out, k, k];
-    let init = torch_default(fan_in(&shape));
+    let (wi, bi) = scheme.weight_bias(fan_in(&shape), c_in * k * k);
     Ok(ConvTranspose2d {
-        weight: vb.get_with_hints(shape.to_vec(), "weight", init)?,
-        bias: vb.get_with_hints(c_out, "bias", init)?,
+        weight: vb.get_with_hints(shape.to_vec(), "weight", wi)?,
+        bias: vb.get_with_hints(c_out, "bias", bi)?,
         stride,
         padding,
         output_padding,
@@ -114,6 +171,14 @@ impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = crate::ops::conv_transpose2d(x, &self.weight, self.stride, self.padding, self.output_padding)?;
         crate::ops::add_channel_bias(&y, &self.bias)
+    }
+}
+
+impl ConvTranspose2d {
+    /// `relu(forward(x))`, with bias and activation fused.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        let y = crate::ops::conv_transpose2d(x, &self.weight, self.stride, self.padding, self.output_padding)?;
+        crate::ops::add_channel_bias_relu(&y, &self.bias)
     }
 }
 
@@ -225,4 +290,25 @@ impl ModuleT for DenseStack {
 pub fn concat_one_hot(x: &Tensor, labels: &Tensor, classes: usize) -> Result<Tensor> {
     let oh = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
     Tensor::cat(&[x, &oh], D::Minus1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn keras_scheme_draws_glorot_weights_and_zero_biases() {
+        let p = super::super::params::Params::new(0);
+        let vb = p.var_builder(DType::F32, &Device::Cpu);
+        let c = conv_transpose2d_with(32, 64, 3, 2, 1, 1, InitScheme::Keras, vb.pp("t")).unwrap();
+        let limit = (6.0f32 / ((32 + 64) * 9) as f32).sqrt();
+        let w = c.weight.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(max <= limit && max > 0.9 * limit, "max |w| {max}, limit {limit}");
+        assert_eq!(c.bias.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+        let d = linear_with(2304, 4, InitScheme::Keras, vb.pp("d")).unwrap();
+        let max = d.weight().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(max <= (6.0f32 / 2308.0).sqrt(), "dense glorot limit exceeded: {max}");
+    }
 }
