@@ -18,7 +18,7 @@ const USAGE: &str = "\
 usage: vae <command> [options]
 
 commands:
-  train   --model M --dataset D --epochs N --seed S --out CKPT [--latent Z] [--batch-size B]
+  train   --model M --dataset D --epochs N --seed S --out CKPT [--latent Z] [--hidden H1,H2] [--batch-size B]
           [--lr LR] [--beta B] [--binarize none|static|dynamic] [--denoise gaussian:0.5|salt-pepper:0.2|mask:0.3]
           [--objective mse|bce|elbo|mc-elbo] [--milestones E1,E2] [--gamma G]
           [--train-size N] [--test-size N] [--data-dir DIR] [--json]
@@ -187,7 +187,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     let o = Opts::parse(
         "train",
         args,
-        &["model", "dataset", "epochs", "seed", "out", "latent", "batch-size", "lr", "beta", "binarize", "denoise", "objective", "milestones", "gamma", "train-size", "test-size", "data-dir", "max-batches"],
+        &["model", "dataset", "epochs", "seed", "out", "latent", "hidden", "batch-size", "lr", "beta", "binarize", "denoise", "objective", "milestones", "gamma", "train-size", "test-size", "data-dir", "max-batches"],
         &["json", "quiet"],
     )?;
     o.no_positional()?;
@@ -219,7 +219,12 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     };
     let latent: Option<usize> = o.opt_num("latent")?;
     let data = prepare(load_dataset(dataset, o.get("data-dir"))?, &o, stat)?;
-    let model = Model::from_name(model_name, latent, cfg.seed, &vae_core::device::default_device())?;
+    let mut model_cfg = vae_core::models::ModelConfig::from_name(model_name, latent)?;
+    if let Some(h) = o.get("hidden") {
+        let sizes = h.split(',').map(|v| v.trim().parse().map_err(|_| Usage(format!("train: --hidden {h}: expected sizes like 512,256")))).collect::<std::result::Result<Vec<usize>, _>>()?;
+        model_cfg.set_hidden(sizes).map_err(|e| Usage(format!("train: --hidden: {e}")))?;
+    }
+    let model = Model::new(model_cfg, cfg.seed, &vae_core::device::default_device())?;
     let json = o.has("json");
     if !json {
         println!("training {model:?} on {} ({} train / {} test images)", data.name, data.train.len(), data.test.len());

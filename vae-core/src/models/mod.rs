@@ -103,6 +103,20 @@ impl ModelConfig {
         matches!(self, ModelConfig::MlpVae(_) | ModelConfig::ConvVae(_))
     }
 
+    /// Sets the hidden layer sizes of a dense model (the decoder mirrors them); an error for
+    /// convolutional models, whose layers are fixed.
+    pub fn set_hidden(&mut self, sizes: Vec<usize>) -> Result<()> {
+        if sizes.contains(&0) {
+            return Err(Error::config(format!("hidden layer sizes must be positive, got {sizes:?}")));
+        }
+        match self {
+            ModelConfig::MlpAe(c) => c.hidden = sizes,
+            ModelConfig::MlpVae(c) => c.hidden = sizes,
+            other => return Err(Error::config(format!("{} has fixed convolution layers: hidden sizes apply to the dense models only", other.kind()))),
+        }
+        Ok(())
+    }
+
     pub fn num_classes(&self) -> Option<usize> {
         match self {
             ModelConfig::MlpAe(c) => c.num_classes,
@@ -300,6 +314,13 @@ impl Model {
         match &self.net {
             Net::MlpAe(m) => Some(&m.decoder),
             Net::MlpVae(m) => Some(&m.decoder),
+            _ => None,
+        }
+    }
+    /// The dense VAE itself, for the fused CPU training step.
+    pub fn mlp_vae(&self) -> Option<&MlpVae> {
+        match &self.net {
+            Net::MlpVae(m) => Some(m),
             _ => None,
         }
     }
