@@ -3,7 +3,10 @@
 //!
 //! Each step computes the [`Objective`] on a batch, checks that it is finite (a NaN or
 //! infinite loss stops training with an error naming the epoch and batch, before the
-//! optimiser can write NaNs into the weights), back-propagates and updates.
+//! optimiser can write NaNs into the weights), back-propagates and updates. For the dense VAE
+//! on the CPU the step runs through [`fused_vae`](crate::fused_vae) (same loss, same noise,
+//! gradients equal to autograd's up to rounding; `VAE_FUSED=0` switches it off), everything
+//! else through candle's autograd.
 //!
 //! ```
 //! # fn main() -> vae_core::Result<()> {
