@@ -42,7 +42,16 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut reader = BufReader::new(file);
+    parse_detected(BufReader::new(file), path, len)
+}
+
+/// [`read_idx`] on bytes already in memory (raw or gzip); `path` is used in error messages only.
+pub fn parse_idx_bytes(bytes: &[u8], path: impl AsRef<Path>) -> Result<IdxArray> {
+    parse_detected(bytes, path.as_ref(), bytes.len() as u64)
+}
+
+/// Sniffs the gzip magic, then parses raw (checked against `len`) or decompressed.
+fn parse_detected(mut reader: impl Read, path: &Path, len: u64) -> Result<IdxArray> {
     let mut head = [0u8; 2];
     let n = read_full(&mut reader, &mut head).map_err(|e| Error::io(path, e))?;
     let chained = (&head[..n]).chain(reader);
@@ -244,6 +253,8 @@ mod tests {
         let p = dir.path().join("a-idx2-ubyte.gz");
         std::fs::write(&p, gz(&raw)).unwrap();
         assert_eq!(read_idx(&p).unwrap().data, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(parse_idx_bytes(&gz(&raw), "m").unwrap(), parse_idx_bytes(&raw, "m").unwrap());
+        assert!(parse_idx_bytes(&gz(&raw)[..20], "m.gz").unwrap_err().to_string().contains("m.gz"));
 
         // padded inside the gzip stream
         let mut padded = raw.clone();

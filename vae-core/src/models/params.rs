@@ -21,6 +21,7 @@ use candle_core::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::init::{FanInOut, NormalOrUniform};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A `VarMap` plus the generator its new variables are drawn from.
@@ -28,11 +29,31 @@ use std::sync::{Arc, Mutex};
 pub struct Params {
     pub varmap: VarMap,
     rng: Arc<Mutex<Rng>>,
+    /// Elements still allowed, for [`Params::with_limit`]; shared by every clone.
+    left: Option<Arc<AtomicUsize>>,
 }
 
 impl Params {
     pub fn new(seed: u64) -> Self {
-        Self { varmap: VarMap::new(), rng: Arc::new(Mutex::new(Rng::new(seed))) }
+        Self { varmap: VarMap::new(), rng: Arc::new(Mutex::new(Rng::new(seed))), left: None }
+    }
+
+    /// A store that refuses to create more than `max_elements` values in all, before allocating
+    /// them: a checkpoint whose metadata describes a model bigger than its own data cannot make
+    /// the loader allocate that model.
+    pub fn with_limit(seed: u64, max_elements: usize) -> Self {
+        Self { left: Some(Arc::new(AtomicUsize::new(max_elements))), ..Self::new(seed) }
+    }
+
+    /// Takes `n` elements from the limit, if there is one.
+    fn reserve(&self, name: &str, shape: &Shape) -> Result<()> {
+        let Some(left) = &self.left else { return Ok(()) };
+        let n = shape.dims().iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let ok = n.is_some_and(|n| left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(n)).is_ok());
+        if !ok {
+            candle_core::bail!("parameter {name} of shape {:?} exceeds the limit of {} more values", shape.dims(), left.load(Ordering::Relaxed));
+        }
+        Ok(())
     }
 
     pub fn var_builder(&self, dtype: DType, device: &Device) -> VarBuilder<'static> {
@@ -86,6 +107,7 @@ impl SimpleBackend for Params {
             }
             return Ok(v.as_tensor().clone());
         }
+        self.reserve(name, &s)?;
         let t = self.init_tensor(&s, h, dtype, dev)?;
         let var = Var::from_tensor(&t)?;
         let out = var.as_tensor().clone();
