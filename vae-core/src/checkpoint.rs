@@ -136,8 +136,13 @@ pub fn load_bytes(bytes: &[u8], path: impl AsRef<Path>, device: &Device) -> Resu
     let path = path.as_ref();
     let config = config_of(path, bytes)?;
     let params = Params::with_limit(0, bytes.len() / 4);
-    let model = Model::with_params(config, params, device)
-        .map_err(|e| ck_err(path, format!("the model_config in the metadata cannot be built ({e}); the file is corrupt or was not written by this version")))?;
+    let model = Model::with_params(config, params.clone(), device).map_err(|e| {
+        if params.limit_hit() {
+            ck_err(path, format!("the model_config in the metadata describes more parameters than the file's {} bytes can hold; the file is corrupt", bytes.len()))
+        } else {
+            ck_err(path, format!("the model_config in the metadata cannot be built ({e}); the file is corrupt or was not written by this version"))
+        }
+    })?;
     fill(&model, path, bytes)?;
     Ok(model)
 }

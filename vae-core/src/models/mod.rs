@@ -424,8 +424,10 @@ mod tests {
         assert!(deep.validate().unwrap_err().to_string().contains("hidden layers"));
         // A limited parameter store refuses a model bigger than its limit, before allocating it.
         let wide = ModelConfig::MlpAe(MlpAeConfig { hidden: vec![MAX_LAYER_SIZE], ..MlpAeConfig::shallow() });
-        let e = Model::with_params(wide, Params::with_limit(0, 1000), &Device::Cpu).unwrap_err().to_string();
-        assert!(e.contains("exceeds the limit"), "{e}");
+        let limited = Params::with_limit(0, 1000);
+        assert!(!limited.limit_hit());
+        let e = Model::with_params(wide, limited.clone(), &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("exceeds the limit") && limited.limit_hit(), "{e}");
         let m = Model::with_params(ModelConfig::from_name("mlp-vae", None).unwrap(), Params::with_limit(0, 652_824), &Device::Cpu).unwrap();
         assert_eq!(m.params().num_parameters(), 652_824);
     }
