@@ -122,7 +122,11 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
         return Err(idx_err(
             &path,
             4,
-            format!("header claims dimensions {dims:?}, whose non-zero sizes multiply to {nonzero}, more than the {MAX_ELEMENTS} elements this reader accepts"),
+            if count == 0 {
+                format!("header claims dimensions {dims:?}: no elements, but its other sizes multiply to {nonzero}, more than the {MAX_ELEMENTS} this reader accepts")
+            } else {
+                format!("header claims dimensions {dims:?} = {count} elements, more than the {MAX_ELEMENTS} this reader accepts")
+            },
         ));
     }
     if let Some(total) = total_len {
