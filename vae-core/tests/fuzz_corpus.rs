@@ -34,7 +34,7 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
     for f in corpus.iter().chain(&crashers) {
         let bytes = std::fs::read(f).unwrap();
         if std::panic::catch_unwind(|| check(&bytes)).is_err() {
-            panic!("{} fails the {target} checks (replay it with `cargo +stable test --test fuzz_corpus`, or the fuzz binary on that file)", f.display());
+            panic!("{} fails the {target} checks (rerun: `cargo test -p vae-core --test fuzz_corpus`, or the fuzz binary with that file as argument)", f.display());
         }
     }
     corpus.len() + crashers.len()
