@@ -28,7 +28,7 @@ ifeq ($(origin CANDLE_NUM_THREADS),undefined)
   endif
 endif
 
-.PHONY: help setup data test test-rust test-scripts test-explorer test-data notebooks notebooks-quick lab clean-notebooks
+.PHONY: help setup data test test-rust test-scripts test-explorer test-data notebooks notebooks-quick lab clean-notebooks fuzz
 
 help:
 	@echo "make test            setup + Rust tests + checks + every notebook in quick mode (what CI runs)"
@@ -40,6 +40,7 @@ help:
 	@echo "make clean-notebooks strip outputs from notebooks/*.ipynb"
 	@echo "make test-explorer   the latent explorer in headless Chromium"
 	@echo "make test-data       exercise scripts/fetch_data.sh (downloads, ~1 min)"
+	@echo "make fuzz            libFuzzer on the IDX reader and checkpoint loader (FUZZ_SECONDS per target)"
 
 setup:
 	$(ROOT)/scripts/setup.sh
@@ -75,6 +76,12 @@ test-explorer:
 
 test-data:
 	$(ROOT)/scripts/tests/test_fetch_data.sh
+
+# Coverage-guided fuzzing (stable Rust, libFuzzer); grows and minimises fuzz/corpus/. Not part
+# of `make test`, which replays the kept corpus instead (vae-core/tests/fuzz_corpus.rs).
+FUZZ_SECONDS ?= 600
+fuzz:
+	$(ROOT)/scripts/fuzz.sh $(FUZZ_SECONDS)
 
 notebooks: setup
 	@if compgen -G '$(ROOT)/notebooks/[0-9][0-9]-*.ipynb' >/dev/null; then \

@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 use crate::error::{Error, Result};
+use crate::models::params::Params;
 use crate::models::{Model, ModelConfig};
 use candle_core::{DType, Device, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -123,10 +124,26 @@ fn config_of(path: &Path, bytes: &[u8]) -> Result<ModelConfig> {
 /// Rebuilds the model stored at `path` on `device`.
 pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
     let path = path.as_ref();
-    let bytes = read(path)?;
-    let config = config_of(path, &bytes)?;
-    let model = Model::new(config, 0, device)?;
-    fill(&model, path, &bytes)?;
+    load_bytes(&read(path)?, path, device)
+}
+
+/// [`load`] from the bytes of a checkpoint file; `path` is used in error messages only.
+///
+/// Every parameter is stored as 4 bytes, so the model described by the metadata is built only
+/// if it fits in the file: a forged config cannot make the loader allocate a model larger
+/// than the file.
+pub fn load_bytes(bytes: &[u8], path: impl AsRef<Path>, device: &Device) -> Result<Model> {
+    let path = path.as_ref();
+    let config = config_of(path, bytes)?;
+    let params = Params::with_limit(0, bytes.len() / 4);
+    let model = Model::with_params(config, params.clone(), device).map_err(|e| {
+        if params.limit_hit() {
+            ck_err(path, format!("the model_config in the metadata describes more parameters than the file's {} bytes can hold; the file is corrupt", bytes.len()))
+        } else {
+            ck_err(path, format!("the model_config in the metadata cannot be built ({e}); the file is corrupt or was not written by this version"))
+        }
+    })?;
+    fill(&model, path, bytes)?;
     Ok(model)
 }
 

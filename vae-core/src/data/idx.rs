@@ -42,7 +42,16 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut reader = BufReader::new(file);
+    parse_detected(BufReader::new(file), path, len)
+}
+
+/// [`read_idx`] on bytes already in memory (raw or gzip); `path` is used in error messages only.
+pub fn parse_idx_bytes(bytes: &[u8], path: impl AsRef<Path>) -> Result<IdxArray> {
+    parse_detected(bytes, path.as_ref(), bytes.len() as u64)
+}
+
+/// Sniffs the gzip magic, then parses raw (checked against `len`) or decompressed.
+fn parse_detected(mut reader: impl Read, path: &Path, len: u64) -> Result<IdxArray> {
     let mut head = [0u8; 2];
     let n = read_full(&mut reader, &mut head).map_err(|e| Error::io(path, e))?;
     let chained = (&head[..n]).chain(reader);
@@ -94,7 +103,7 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
         return Err(idx_err(&path, 3, format!("{ndim} dimensions, expected 1 to 4")));
     }
     let mut dims = Vec::with_capacity(ndim);
-    let mut count: u64 = 1;
+    let mut nonzero: u64 = 1;
     for i in 0..ndim {
         let mut b = [0u8; 4];
         let offset = 4 + 4 * i as u64;
@@ -103,15 +112,21 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
             return Err(idx_err(&path, offset + got as u64, format!("file ends inside the header, expected {ndim} dimension sizes")));
         }
         let d = u32::from_be_bytes(b) as u64;
-        count = count.saturating_mul(d);
+        // A zero dimension must not hide huge others: callers multiply `dims` in any order.
+        nonzero = nonzero.saturating_mul(d.max(1));
         dims.push(d as usize);
     }
+    let count = if dims.contains(&0) { 0 } else { nonzero };
     let header_len = 4 + 4 * ndim as u64;
-    if count > MAX_ELEMENTS {
+    if nonzero > MAX_ELEMENTS {
         return Err(idx_err(
             &path,
             4,
-            format!("header claims dimensions {dims:?} = {count} elements, more than the {MAX_ELEMENTS} this reader accepts"),
+            if count == 0 {
+                format!("header claims dimensions {dims:?}: no elements, but its other sizes multiply to {nonzero}, more than the {MAX_ELEMENTS} this reader accepts")
+            } else {
+                format!("header claims dimensions {dims:?} = {count} elements, more than the {MAX_ELEMENTS} this reader accepts")
+            },
         ));
     }
     if let Some(total) = total_len {
@@ -225,6 +240,10 @@ mod tests {
         assert!(m.contains("more than"), "{m}");
         let m = msg(parse_idx(&b[..], "s.idx", None));
         assert!(m.contains("more than"), "{m}");
+        // An empty array whose other sizes overflow any product (found by the fuzzer).
+        let m = msg(parse(&encode_idx(&[0x1700_0001, 0x3_0000, 0x4f00_0000, 0], &[])));
+        assert!(m.contains("more than"), "{m}");
+        assert_eq!(parse(&encode_idx(&[7, 0, 28], &[])).unwrap().dims, vec![7, 0, 28]);
         // Just under the cap but the stream is tiny: must fail as truncated, quickly.
         let b = encode_idx(&[1 << 30], &[1, 2, 3]);
         let m = msg(parse_idx(&b[..], "s.idx", None));
@@ -244,6 +263,8 @@ mod tests {
         let p = dir.path().join("a-idx2-ubyte.gz");
         std::fs::write(&p, gz(&raw)).unwrap();
         assert_eq!(read_idx(&p).unwrap().data, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(parse_idx_bytes(&gz(&raw), "m").unwrap(), parse_idx_bytes(&raw, "m").unwrap());
+        assert!(parse_idx_bytes(&gz(&raw)[..20], "m.gz").unwrap_err().to_string().contains("m.gz"));
 
         // padded inside the gzip stream
         let mut padded = raw.clone();

@@ -49,6 +49,11 @@ pub enum ModelConfig {
     ConvVae(ConvVaeConfig),
 }
 
+/// The largest layer size (units, channels, latent dimensions, classes) a config may ask for.
+pub const MAX_LAYER_SIZE: usize = 1 << 24;
+/// The most hidden layers a dense config may ask for.
+pub const MAX_DEPTH: usize = 32;
+
 /// Model names accepted by [`Model::from_name`] and the `vae` CLI.
 pub const MODEL_NAMES: [&str; 7] = ["mlp-vae", "conv-vae", "mlp-ae", "conv-ae", "mlp-ae-2d", "deep-vae-2d", "cvae"];
 
@@ -134,17 +139,35 @@ impl ModelConfig {
         }
     }
 
+    /// Hidden layer widths of the dense models.
+    pub fn hidden(&self) -> Option<&[usize]> {
+        match self {
+            ModelConfig::MlpAe(c) => Some(c.hidden.as_slice()),
+            ModelConfig::MlpVae(c) => Some(c.hidden.as_slice()),
+            _ => None,
+        }
+    }
+
     /// Rejects sizes that cannot work, before any tensor is made.
     pub fn validate(&self) -> Result<()> {
+        // Layer sizes are multiplied together when shapes are made; bounding each one keeps
+        // that arithmetic far from overflow whatever a config file says.
+        let sizes = match self {
+            ModelConfig::MlpAe(c) => [&[c.input_dim, c.latent, c.num_classes.unwrap_or(1)][..], &c.hidden].concat(),
+            ModelConfig::MlpVae(c) => [&[c.input_dim, c.latent, c.num_classes.unwrap_or(1)][..], &c.hidden].concat(),
+            ModelConfig::ConvAe(c) => vec![c.latent, c.channels[0], c.channels[1]],
+            ModelConfig::ConvVae(c) => vec![c.latent],
+        };
+        if let Some(s) = sizes.iter().find(|&&s| s > MAX_LAYER_SIZE) {
+            return Err(Error::config(format!("{}: layer size {s} is larger than the {MAX_LAYER_SIZE} this crate supports", self.kind())));
+        }
+        if self.hidden().is_some_and(|h| h.len() > MAX_DEPTH) {
+            return Err(Error::config(format!("{}: more than {MAX_DEPTH} hidden layers", self.kind())));
+        }
         if self.latent() == 0 {
             return Err(Error::config(format!("{}: latent size is 0; a code needs at least one dimension", self.kind())));
         }
-        let hidden = match self {
-            ModelConfig::MlpAe(c) => Some(&c.hidden),
-            ModelConfig::MlpVae(c) => Some(&c.hidden),
-            _ => None,
-        };
-        if let Some(h) = hidden {
+        if let Some(h) = self.hidden() {
             if h.contains(&0) {
                 return Err(Error::config(format!("{}: hidden layer sizes {h:?} contain a 0", self.kind())));
             }
@@ -218,8 +241,12 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// Builds a model with weights drawn from the project RNG seeded by `seed`.
     pub fn new(config: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        Self::with_params(config, Params::new(seed), device)
+    }
+
+    /// Builds a model whose parameters come from `params` (e.g. [`Params::with_limit`]).
+    pub fn with_params(config: ModelConfig, params: Params, device: &Device) -> Result<Self> {
         config.validate()?;
-        let params = Params::new(seed);
         let vb = params.var_builder(DType::F32, device);
         let net = match &config {
             ModelConfig::MlpAe(c) => Net::MlpAe(MlpAutoencoder::new(c, vb)?),
@@ -404,5 +431,25 @@ mod tests {
         let c = Model::from_name("cvae", None, 0, &Device::Cpu).unwrap();
         let e = c.encode(&Tensor::zeros((2, 784), DType::F32, &Device::Cpu).unwrap(), None).unwrap_err().to_string();
         assert!(e.contains("conditional"), "{e}");
+    }
+
+    #[test]
+    fn absurd_sizes_are_rejected_before_any_arithmetic_or_allocation() {
+        // usize::MAX * 7 * 7 would overflow in the conv shapes; 2 * latent in the VAE head.
+        let conv = ModelConfig::ConvAe(ConvAeConfig { channels: [1, usize::MAX], latent: 1 });
+        let e = Model::new(conv, 0, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("larger than the 16777216"), "{e}");
+        let e = Model::from_name("mlp-vae", Some(usize::MAX), 0, &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("layer size"), "{e}");
+        let deep = ModelConfig::MlpAe(MlpAeConfig { hidden: vec![1; MAX_DEPTH + 1], ..MlpAeConfig::shallow() });
+        assert!(deep.validate().unwrap_err().to_string().contains("hidden layers"));
+        // A limited parameter store refuses a model bigger than its limit, before allocating it.
+        let wide = ModelConfig::MlpAe(MlpAeConfig { hidden: vec![MAX_LAYER_SIZE], ..MlpAeConfig::shallow() });
+        let limited = Params::with_limit(0, 1000);
+        assert!(!limited.limit_hit());
+        let e = Model::with_params(wide, limited.clone(), &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("exceeds the limit") && limited.limit_hit(), "{e}");
+        let m = Model::with_params(ModelConfig::from_name("mlp-vae", None).unwrap(), Params::with_limit(0, 652_824), &Device::Cpu).unwrap();
+        assert_eq!(m.params().num_parameters(), 652_824);
     }
 }

@@ -21,6 +21,7 @@ use candle_core::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::init::{FanInOut, NormalOrUniform};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A `VarMap` plus the generator its new variables are drawn from.
@@ -28,11 +29,46 @@ use std::sync::{Arc, Mutex};
 pub struct Params {
     pub varmap: VarMap,
     rng: Arc<Mutex<Rng>>,
+    /// For [`Params::with_limit`]; shared by every clone.
+    limit: Option<Arc<Limit>>,
+}
+
+struct Limit {
+    /// Elements still allowed.
+    left: AtomicUsize,
+    /// Whether a request was refused.
+    hit: AtomicBool,
 }
 
 impl Params {
     pub fn new(seed: u64) -> Self {
-        Self { varmap: VarMap::new(), rng: Arc::new(Mutex::new(Rng::new(seed))) }
+        Self { varmap: VarMap::new(), rng: Arc::new(Mutex::new(Rng::new(seed))), limit: None }
+    }
+
+    /// A store that refuses to create more than `max_elements` values in all, before allocating
+    /// them: a checkpoint whose metadata describes a model bigger than its own data cannot make
+    /// the loader allocate that model.
+    pub fn with_limit(seed: u64, max_elements: usize) -> Self {
+        Self { limit: Some(Arc::new(Limit { left: AtomicUsize::new(max_elements), hit: AtomicBool::new(false) })), ..Self::new(seed) }
+    }
+
+    /// Whether a store made by [`Params::with_limit`] refused a parameter. Callers should test
+    /// this rather than format the error: a candle error carries a backtrace when
+    /// `RUST_BACKTRACE` is set, and formatting it resolves the symbols (tens of MiB).
+    pub fn limit_hit(&self) -> bool {
+        self.limit.as_ref().is_some_and(|l| l.hit.load(Ordering::Relaxed))
+    }
+
+    /// Takes the shape's elements from the limit, if there is one.
+    fn reserve(&self, name: &str, shape: &Shape) -> Result<()> {
+        let Some(limit) = &self.limit else { return Ok(()) };
+        let n = shape.dims().iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let ok = n.is_some_and(|n| limit.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(n)).is_ok());
+        if !ok {
+            limit.hit.store(true, Ordering::Relaxed);
+            candle_core::bail!("parameter {name} of shape {:?} exceeds the limit of {} more values", shape.dims(), limit.left.load(Ordering::Relaxed));
+        }
+        Ok(())
     }
 
     pub fn var_builder(&self, dtype: DType, device: &Device) -> VarBuilder<'static> {
@@ -86,6 +122,7 @@ impl SimpleBackend for Params {
             }
             return Ok(v.as_tensor().clone());
         }
+        self.reserve(name, &s)?;
         let t = self.init_tensor(&s, h, dtype, dev)?;
         let var = Var::from_tensor(&t)?;
         let out = var.as_tensor().clone();
