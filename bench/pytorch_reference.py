@@ -105,6 +105,17 @@ def loss_fn(logits, x, mu, logvar):
     return bce + kl
 
 
+def test_loss(model, test, batch):
+    """Per-image loss on the test set, z sampled as in training (pytorch/examples vae does the same)."""
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, test.shape[0], batch):
+            x = test[i:i + batch]
+            logits, mu, logvar = model(x)
+            total += loss_fn(logits, x, mu, logvar).item()
+    return total / test.shape[0]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=["mlp-vae", "conv-vae"], default="mlp-vae")
@@ -112,6 +123,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
     ap.add_argument("--max-batches", type=int, default=0, help="time only this many batches per epoch")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--test", action="store_true",
+                    help="also report the test loss after each epoch (z sampled, as in pytorch/examples vae)")
     args = ap.parse_args()
 
     if args.threads > 0:
@@ -125,6 +138,12 @@ def main():
         model, batch, lr = ConvVae(), 32, 1e-4
         images = (images > 0.5).astype(np.float32)
     data = torch.from_numpy(images)
+    test = None
+    if args.test:
+        test = read_idx_images(find_mnist().replace("train-images", "t10k-images"))
+        if args.model == "conv-vae":
+            test = (test > 0.5).astype(np.float32)
+        test = torch.from_numpy(test)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = data.shape[0]
     full_batches = (n + batch - 1) // batch
@@ -146,6 +165,8 @@ def main():
         rec = {"impl": "pytorch", "model": args.model, "epoch": epoch, "epoch_seconds": round(secs, 3),
                "samples_per_s": round(seen / secs, 1), "train_loss": round(total / seen, 4),
                "threads": torch.get_num_threads(), "torch": torch.__version__}
+        if test is not None:
+            rec["test_loss"] = round(test_loss(model, test, batch), 4)
         if todo < full_batches:
             rec.update(batches=todo, full_epoch_batches=full_batches,
                        extrapolated_epoch_seconds=round(secs * full_batches / todo, 2))
