@@ -9,6 +9,8 @@ target/notebooks/NAME.ipynb and NAME.html (images embedded, no network needed). 
 notebooks are never modified.
 
 `--quick` sets VAE_QUICK=1 in the kernel's environment: notebooks train for a few steps only.
+Each notebook's line reports its wall time and its first code cell's (the `:dep vae-core` cell,
+which compiles vae-core inside the kernel).
 
 Exits non-zero on the first failing notebook (all of them with --keep-going), naming the
 notebook, the cell (index and first source line) and the error. Finding no notebook is an
@@ -187,8 +189,26 @@ class ErrDetector:
             raise CellReturnedErr(f"cell {cell_index} returned an Err through `?`")
 
 
-def run_one(path: Path, args: argparse.Namespace) -> str | None:
-    """Executes one notebook; returns None on success or a message naming the failing cell."""
+def first_cell_seconds(nb) -> float | None:
+    """Wall time of the notebook's first code cell (it compiles vae-core in the kernel), from
+    the timing nbclient records; None when that cell did not run."""
+    from datetime import datetime
+
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if not (start and end):
+            return None
+        parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return (parse(end) - parse(start)).total_seconds()
+    return None
+
+
+def run_one(path: Path, args: argparse.Namespace) -> tuple[str | None, float | None]:
+    """Executes one notebook; returns (None on success or a message naming the failing cell,
+    the first code cell's wall time)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -234,7 +254,7 @@ def run_one(path: Path, args: argparse.Namespace) -> str | None:
         except Exception as exc:  # a broken export must not hide a notebook failure
             msg = f"{display(path)}: HTML export failed: {type(exc).__name__}: {exc}"
             failure = f"{failure}\n{msg}" if failure else msg
-    return failure
+    return failure, first_cell_seconds(nb)
 
 
 def describe_failure(path: Path, nb, index: int | None, exc: BaseException) -> str:
@@ -286,10 +306,11 @@ def main(argv: list[str]) -> int:
     for path in notebooks:
         print(f"run_notebooks: {display(path)} ...", flush=True)
         start = time.monotonic()
-        failure = run_one(path, args)
+        failure, first_cell = run_one(path, args)
         took = time.monotonic() - start
         status = "FAILED" if failure else "ok"
-        print(f"run_notebooks: {display(path)} {status} in {took:.1f} s", flush=True)
+        first = f" (first code cell {first_cell:.1f} s)" if first_cell is not None else ""
+        print(f"run_notebooks: {display(path)} {status} in {took:.1f} s{first}", flush=True)
         if failure:
             failures.append(failure)
             print(f"run_notebooks: FAILED {failure}", file=sys.stderr, flush=True)

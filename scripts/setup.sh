@@ -101,15 +101,30 @@ fi
 begin "Jupyter kernel 'rust' in .venv/share/jupyter/kernels/rust"
 # evcxr_jupyter --install writes to $JUPYTER_PATH/kernels/rust when JUPYTER_PATH is set, and to
 # ~/.local/share/jupyter otherwise. The venv's own share/jupyter is on every venv jupyter's
-# search path, so the kernel is found without touching the user's home.
+# search path, so the kernel is found without touching the user's home. The kernel then starts
+# through scripts/evcxr_kernel.sh, which gives it a build directory that outlives it
+# (target/evcxr), so a new kernel does not recompile vae-core.
 KERNEL_DIR="$VENV/share/jupyter/kernels/rust"
 evcxr_path="$(command -v evcxr_jupyter)"
-if [[ -f "$KERNEL_DIR/kernel.json" ]] && grep -qF "\"$evcxr_path\"" "$KERNEL_DIR/kernel.json"; then
+launcher="$REPO_ROOT/scripts/evcxr_kernel.sh"
+if [[ -f "$KERNEL_DIR/kernel.json" ]] && grep -qF "\"$evcxr_path\"" "$KERNEL_DIR/kernel.json" \
+   && grep -qF "\"$launcher\"" "$KERNEL_DIR/kernel.json"; then
   end "up to date"
 else
   JUPYTER_PATH="$VENV/share/jupyter" evcxr_jupyter --install >/dev/null \
     || die "evcxr_jupyter --install failed"
   [[ -f "$KERNEL_DIR/kernel.json" ]] || die "evcxr_jupyter --install did not write $KERNEL_DIR/kernel.json"
+  "$VENV/bin/python" - "$KERNEL_DIR/kernel.json" "$launcher" "$evcxr_path" <<'PY' \
+    || die "could not point $KERNEL_DIR/kernel.json at scripts/evcxr_kernel.sh"
+import json, sys
+path, launcher, evcxr = sys.argv[1:]
+spec = json.load(open(path))
+assert spec["argv"][0] == evcxr, f"unexpected kernel.json argv {spec['argv']}"
+spec["argv"] = ["bash", launcher, evcxr] + spec["argv"][1:]
+with open(path, "w") as f:
+    json.dump(spec, f, indent=2)
+    f.write("\n")
+PY
   end "installed"
 fi
 "$VENV/bin/jupyter" kernelspec list --json | "$VENV/bin/python" -c \

@@ -80,6 +80,7 @@ def test_runner_executes_a_passing_notebook_and_exports_html(tmp_path):
     res = run_notebooks(FIXTURES / "01-passes.ipynb", tmp_path=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "01-passes.ipynb ok in" in res.stdout
+    assert "(first code cell " in res.stdout
     executed = json.loads((tmp_path / "out" / "01-passes.ipynb").read_text())
     outputs = executed["cells"][0]["outputs"]
     assert any("answer = 42" in "".join(o.get("text", "")) for o in outputs), outputs
@@ -128,6 +129,83 @@ def test_runner_stops_at_first_failure_unless_keep_going(tmp_path):
     assert res.returncode != 0
     assert "01-passes.ipynb ok in" in res.stdout
     assert "1 notebook(s) failed" in res.stderr
+
+
+@needs_kernel
+def test_rust_kernelspec_starts_through_the_launcher():
+    out = subprocess.run([PY, "-m", "jupyter", "kernelspec", "list", "--json"],
+                         capture_output=True, text=True, check=True)
+    argv = json.loads(out.stdout)["kernelspecs"]["rust"]["spec"]["argv"]
+    assert argv[:2] == ["bash", str(SCRIPTS / "evcxr_kernel.sh")], argv
+    assert Path(argv[2]).name == "evcxr_jupyter" and argv[3:] == ["--control_file", "{connection_file}"], argv
+
+
+# ---- evcxr_kernel.sh (with a stand-in for evcxr_jupyter) ---------------------------------
+
+def fake_evcxr(tmp_path: Path) -> Path:
+    """A stand-in kernel: records its arguments and evcxr-related environment, then stays
+    alive until `release` exists (holding its build directory's lock like a real kernel)."""
+    fake = tmp_path / "fake_evcxr"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'out="$1"; shift\n'
+        'printf "%s\\n" "args=$*" "tmpdir=${EVCXR_TMPDIR:-}" "cache=${XDG_CACHE_HOME:-}" > "$out.tmp"\n'
+        'mv "$out.tmp" "$out"\n'
+        f'while [ ! -e "{tmp_path}/release" ]; do sleep 0.05; done\n'
+    )
+    fake.chmod(0o755)
+    return fake
+
+
+def start_launcher(tmp_path: Path, name: str, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
+    report = tmp_path / f"{name}.txt"
+    proc = subprocess.Popen(["bash", str(SCRIPTS / "evcxr_kernel.sh"), str(fake_evcxr(tmp_path)), str(report),
+                             "--control_file", "conn.json"], env=env)
+    return proc, report
+
+
+def wait_report(report: Path) -> dict[str, str]:
+    import time
+
+    deadline = time.monotonic() + 30
+    while not report.exists():
+        assert time.monotonic() < deadline, f"{report} never appeared"
+        time.sleep(0.05)
+    return dict(line.split("=", 1) for line in report.read_text().splitlines())
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="no flock(1)")
+def test_launcher_gives_simultaneous_kernels_their_own_build_directory(tmp_path):
+    base = tmp_path / "evcxr"
+    env = {k: v for k, v in os.environ.items() if k not in ("EVCXR_TMPDIR", "XDG_CACHE_HOME")}
+    env["VAE_EVCXR_DIR"] = str(base)
+    first, first_report = start_launcher(tmp_path, "first", env)
+    a = wait_report(first_report)
+    second, second_report = start_launcher(tmp_path, "second", env)
+    b = wait_report(second_report)
+    assert a["args"] == "--control_file conn.json"
+    assert a["tmpdir"] == str(base / "kernel-0") and b["tmpdir"] == str(base / "kernel-1"), (a, b)
+    assert a["cache"] == b["cache"] == str(base / "cache")
+    (tmp_path / "release").touch()
+    assert first.wait(timeout=30) == 0 and second.wait(timeout=30) == 0
+    # Both kernels are gone: the next one gets the first (warm) directory back.
+    (tmp_path / "release").unlink()
+    third, third_report = start_launcher(tmp_path, "third", env)
+    c = wait_report(third_report)
+    (tmp_path / "release").touch()
+    assert third.wait(timeout=30) == 0
+    assert c["tmpdir"] == str(base / "kernel-0"), c
+
+
+def test_launcher_leaves_an_explicit_evcxr_tmpdir_alone(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    env.update(VAE_EVCXR_DIR=str(tmp_path / "evcxr"), EVCXR_TMPDIR=str(tmp_path / "mine"))
+    (tmp_path / "release").touch()
+    proc, report = start_launcher(tmp_path, "explicit", env)
+    assert proc.wait(timeout=30) == 0
+    got = wait_report(report)
+    assert got["tmpdir"] == str(tmp_path / "mine") and got["cache"] == "", got
+    assert not (tmp_path / "evcxr").exists()
 
 
 # ---- check_notebooks_clean.py -----------------------------------------------------------
