@@ -43,8 +43,12 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--python", default=sys.executable, help="a Python with torch and numpy")
     ap.add_argument("--vae", default=os.path.join(ROOT, "target", "release", "vae"))
+    ap.add_argument("--candle-threads", type=int, default=0,
+                    help="CANDLE_NUM_THREADS for vae-core's elementwise pool (0: leave the environment's)")
     a = ap.parse_args()
-    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), CANDLE_NUM_THREADS=str(a.threads))
+    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+    if a.candle_threads > 0:
+        env["CANDLE_NUM_THREADS"] = str(a.candle_threads)
     limit = ["--max-batches", str(a.max_batches)] if a.max_batches else []
     full = FULL_BATCHES[a.model]
     ours, theirs = [], []
