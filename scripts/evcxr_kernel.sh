@@ -49,4 +49,12 @@ if [[ -z "${EVCXR_TMPDIR:-}" ]] && command -v flock >/dev/null 2>&1 && mkdir -p 
   done
 fi
 
+# evcxr's generated Cargo.toml hard-codes debug-assertions and overflow-checks in its dev
+# profile; with them the library code (candle, gemm, vae-core's fused loops) ran 2-3x slower in
+# the kernel than in the release CLI. Cargo lets the environment override a manifest's profile,
+# so the kernel builds like a release build at evcxr's `:opt` level. Set either variable to
+# `true` before starting Jupyter to get the checks back.
+export CARGO_PROFILE_DEV_DEBUG_ASSERTIONS="${CARGO_PROFILE_DEV_DEBUG_ASSERTIONS:-false}"
+export CARGO_PROFILE_DEV_OVERFLOW_CHECKS="${CARGO_PROFILE_DEV_OVERFLOW_CHECKS:-false}"
+
 exec "$evcxr" "$@"
