@@ -18,7 +18,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 
 /// `x + b` with `b` broadcast over batch and space: `x` `[B, C, H, W]`, `b` `[C]`.
 pub fn add_channel_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && b.dtype() == candle_core::DType::F32 && x.rank() == 4 && b.dims() == [x.dim(1)?] {
+    if fast_path(x, b)? {
         return x.contiguous()?.apply_op2(&b.contiguous()?, ChannelBias);
     }
     x.broadcast_add(&b.reshape((1, (), 1, 1))?)
@@ -28,10 +28,29 @@ pub fn add_channel_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// the backward pass masks the gradient with the output's sign and sums it per channel, where
 /// candle's `relu` alone would spend a comparison, a cast and a product over the whole map.
 pub fn add_channel_bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && b.dtype() == candle_core::DType::F32 && x.rank() == 4 && b.dims() == [x.dim(1)?] {
+    if fast_path(x, b)? {
         return x.contiguous()?.apply_op2(&b.contiguous()?, ChannelBiasRelu);
     }
     add_channel_bias(x, b)?.relu()
+}
+
+/// f32 `[B, C, H, W]` maps and a `[C]` bias on the CPU: the custom ops apply.
+fn fast_path(x: &Tensor, b: &Tensor) -> Result<bool> {
+    Ok(x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && b.dtype() == candle_core::DType::F32 && x.rank() == 4 && b.dims() == [x.dim(1)?])
+}
+
+/// `f(x, b_c)` for every element of `[B, C, H, W]`, the forward pass of both bias ops.
+fn per_channel(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, f: impl Fn(f32, f32) -> f32) -> Result<(CpuStorage, Shape)> {
+    let x = slice(s1, l1)?;
+    let b = slice(s2, l2)?;
+    let (_, c, h, w) = l1.shape().dims4()?;
+    let plane = h * w;
+    let f = &f;
+    let out = x.chunks_exact(plane).enumerate().flat_map(|(i, xc)| {
+        let bc = b[i % c];
+        xc.iter().map(move |&v| f(v, bc))
+    });
+    Ok((CpuStorage::F32(out.collect()), l1.shape().clone()))
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
@@ -45,16 +64,7 @@ impl CustomOp2 for ChannelBias {
         "add-channel-bias"
     }
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1)?;
-        let b = slice(s2, l2)?;
-        let (_, c, h, w) = l1.shape().dims4()?;
-        let plane = h * w;
-        let mut out = x.to_vec();
-        for (i, chunk) in out.chunks_exact_mut(plane).enumerate() {
-            let bc = b[i % c];
-            chunk.iter_mut().for_each(|v| *v += bc);
-        }
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        per_channel(s1, l1, s2, l2, |v, bc| v + bc)
     }
     fn bwd(&self, _x: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let gb = if b.track_op() { Some(grad.contiguous()?.apply_op1_no_bwd(&ChannelSum)?) } else { None };
@@ -69,16 +79,7 @@ impl CustomOp2 for ChannelBiasRelu {
         "add-channel-bias-relu"
     }
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1)?;
-        let b = slice(s2, l2)?;
-        let (_, c, h, w) = l1.shape().dims4()?;
-        let plane = h * w;
-        let mut out = vec![0f32; x.len()];
-        for (i, (o, xc)) in out.chunks_exact_mut(plane).zip(x.chunks_exact(plane)).enumerate() {
-            let bc = b[i % c];
-            o.iter_mut().zip(xc).for_each(|(o, &v)| *o = (v + bc).max(0.0));
-        }
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        per_channel(s1, l1, s2, l2, |v, bc| (v + bc).max(0.0))
     }
     fn bwd(&self, _x: &Tensor, b: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let masked = grad.contiguous()?.apply_op2_no_bwd(res, &ReluMask)?;
