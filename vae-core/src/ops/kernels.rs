@@ -41,6 +41,10 @@ pub fn conv_out_len(len: usize, k: usize, stride: usize, padding: usize) -> Opti
 }
 
 /// Unfolds one image `x: [c, h, w]` into `col: [c*k*k, oh*ow]` (row-major).
+///
+/// With stride `s > 1` a tap reads every `s`-th pixel of an image row, a gather the compiler
+/// cannot vectorise. Each channel is first split into `s` column phases (see [`deinterleave`]),
+/// after which every tap of every output row is one contiguous copy.
 #[allow(clippy::too_many_arguments)]
 pub fn im2col<T: Elem>(
     x: &[T],
@@ -56,13 +60,24 @@ pub fn im2col<T: Elem>(
 ) {
     let n = oh * ow;
     debug_assert!(x.len() >= c * h * w && col.len() >= c * k * k * n);
+    let pw = w.div_ceil(stride);
+    let mut phases = if stride > 1 { vec![T::ZERO; stride * h * pw] } else { Vec::new() };
     for ci in 0..c {
         let img = &x[ci * h * w..(ci + 1) * h * w];
+        // `src[r*plane + iy*row_len + j]` is pixel (iy, j*stride + r).
+        let (src, row_len, plane) = if stride == 1 {
+            (img, w, 0)
+        } else {
+            deinterleave(img, h, w, stride, &mut phases);
+            (&phases[..], pw, h * pw)
+        };
         for kh in 0..k {
             for kw in 0..k {
                 let row = &mut col[((ci * k + kh) * k + kw) * n..][..n];
                 // Output columns whose tap lands inside the image: ow*s + kw - p in [0, w).
                 let (ow_lo, ow_hi) = valid_range(kw, padding, stride, w, ow);
+                let ix0 = (ow_lo * stride + kw).saturating_sub(padding);
+                let (r, j0) = (ix0 % stride, ix0 / stride);
                 for y in 0..oh {
                     let dst = &mut row[y * ow..(y + 1) * ow];
                     let iy = (y * stride + kh) as isize - padding as isize;
@@ -70,17 +85,10 @@ pub fn im2col<T: Elem>(
                         dst.fill(T::ZERO);
                         continue;
                     }
-                    let src = &img[iy as usize * w..(iy as usize + 1) * w];
                     dst[..ow_lo].fill(T::ZERO);
                     dst[ow_hi..].fill(T::ZERO);
-                    let ix0 = ow_lo * stride + kw - padding;
-                    if stride == 1 {
-                        dst[ow_lo..ow_hi].copy_from_slice(&src[ix0..ix0 + (ow_hi - ow_lo)]);
-                    } else {
-                        for (j, d) in dst[ow_lo..ow_hi].iter_mut().enumerate() {
-                            *d = src[ix0 + j * stride];
-                        }
-                    }
+                    let from = r * plane + iy as usize * row_len + j0;
+                    dst[ow_lo..ow_hi].copy_from_slice(&src[from..from + (ow_hi - ow_lo)]);
                 }
             }
         }
@@ -89,6 +97,9 @@ pub fn im2col<T: Elem>(
 
 /// Adds `col: [c*k*k, ih*iw]` back into the image `y: [c, oh, ow]`, the adjoint of [`im2col`]
 /// (`ih, iw` index the columns, `oh, ow` the image). `y` is accumulated into, not overwritten.
+///
+/// With stride `s > 1` the columns are added into `s` contiguous column phases of each channel
+/// first (vectorised adds instead of a strided scatter), which are then interleaved into `y`.
 #[allow(clippy::too_many_arguments)]
 pub fn col2im<T: Elem>(
     col: &[T],
@@ -104,8 +115,17 @@ pub fn col2im<T: Elem>(
 ) {
     let n = ih * iw;
     debug_assert!(y.len() >= c * oh * ow && col.len() >= c * k * k * n);
+    let pw = ow.div_ceil(stride);
+    let mut phases = if stride > 1 { vec![T::ZERO; stride * oh * pw] } else { Vec::new() };
     for ci in 0..c {
         let img = &mut y[ci * oh * ow..(ci + 1) * oh * ow];
+        // `dst[r*plane + oy*row_len + j]` is pixel (oy, j*stride + r).
+        let (dst, row_len, plane) = if stride == 1 {
+            (&mut img[..], ow, 0)
+        } else {
+            phases.fill(T::ZERO);
+            (&mut phases[..], pw, oh * pw)
+        };
         for kh in 0..k {
             for kw in 0..k {
                 let row = &col[((ci * k + kh) * k + kw) * n..][..n];
@@ -113,23 +133,74 @@ pub fn col2im<T: Elem>(
                 if x_lo >= x_hi {
                     continue;
                 }
+                let ox0 = x_lo * stride + kw - padding;
+                let (r, j0) = (ox0 % stride, ox0 / stride);
                 for yy in 0..ih {
                     let oy = (yy * stride + kh) as isize - padding as isize;
                     if oy < 0 || oy >= oh as isize {
                         continue;
                     }
-                    let dst = &mut img[oy as usize * ow..(oy as usize + 1) * ow];
                     let src = &row[yy * iw + x_lo..yy * iw + x_hi];
-                    let ox0 = x_lo * stride + kw - padding;
-                    if stride == 1 {
-                        for (d, s) in dst[ox0..ox0 + src.len()].iter_mut().zip(src) {
-                            *d += *s;
-                        }
-                    } else {
-                        for (j, s) in src.iter().enumerate() {
-                            dst[ox0 + j * stride] += *s;
-                        }
+                    let from = r * plane + oy as usize * row_len + j0;
+                    for (d, s) in dst[from..from + src.len()].iter_mut().zip(src) {
+                        *d += *s;
                     }
+                }
+            }
+        }
+        if stride > 1 {
+            interleave_add(&phases, oh, ow, stride, img);
+        }
+    }
+}
+
+/// Splits an image `[h, w]` into `stride` column phases: `out[(r*h + iy)*pw + j] = img[iy, j*stride + r]`
+/// with `pw = ceil(w / stride)` (entries past the row's end are left alone).
+fn deinterleave<T: Elem>(img: &[T], h: usize, w: usize, stride: usize, out: &mut [T]) {
+    let pw = w.div_ceil(stride);
+    for iy in 0..h {
+        let src = &img[iy * w..(iy + 1) * w];
+        if stride == 2 {
+            let (even, rest) = out[iy * pw..].split_at_mut(h * pw);
+            let odd = &mut rest[..pw];
+            for (j, pair) in src.chunks_exact(2).enumerate() {
+                even[j] = pair[0];
+                odd[j] = pair[1];
+            }
+            if w % 2 == 1 {
+                even[w / 2] = src[w - 1];
+            }
+        } else {
+            for r in 0..stride.min(w) {
+                let dst = &mut out[(r * h + iy) * pw..][..pw];
+                for (d, &v) in dst.iter_mut().zip(src[r..].iter().step_by(stride)) {
+                    *d = v;
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`deinterleave`], accumulating: `img[iy, j*stride + r] += phases[(r*h + iy)*pw + j]`.
+fn interleave_add<T: Elem>(phases: &[T], h: usize, w: usize, stride: usize, img: &mut [T]) {
+    let pw = w.div_ceil(stride);
+    for iy in 0..h {
+        let dst = &mut img[iy * w..(iy + 1) * w];
+        if stride == 2 {
+            let even = &phases[iy * pw..][..pw];
+            let odd = &phases[(h + iy) * pw..][..pw];
+            for (j, pair) in dst.chunks_exact_mut(2).enumerate() {
+                pair[0] += even[j];
+                pair[1] += odd[j];
+            }
+            if w % 2 == 1 {
+                dst[w - 1] += even[w / 2];
+            }
+        } else {
+            for r in 0..stride.min(w) {
+                let src = &phases[(r * h + iy) * pw..][..pw];
+                for (d, &v) in dst[r..].iter_mut().step_by(stride).zip(src) {
+                    *d += v;
                 }
             }
         }
@@ -247,4 +318,63 @@ pub fn split(items: usize, threads: usize) -> Vec<Range<usize>> {
     let parts = threads.min(items).max(1);
     let chunk = items.div_ceil(parts).max(1);
     (0..items).step_by(chunk).map(|s| s..(s + chunk).min(items)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `im2col` straight from its definition, one element at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn im2col_naive(x: &[f64], c: usize, h: usize, w: usize, k: usize, s: usize, p: usize, oh: usize, ow: usize) -> Vec<f64> {
+        let mut col = vec![f64::NAN; c * k * k * oh * ow];
+        for ci in 0..c {
+            for kh in 0..k {
+                for kw in 0..k {
+                    for y in 0..oh {
+                        for xo in 0..ow {
+                            let (iy, ix) = ((y * s + kh) as isize - p as isize, (xo * s + kw) as isize - p as isize);
+                            let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                            let v = if inside { x[(ci * h + iy as usize) * w + ix as usize] } else { 0.0 };
+                            col[((ci * k + kh) * k + kw) * oh * ow + y * ow + xo] = v;
+                        }
+                    }
+                }
+            }
+        }
+        col
+    }
+
+    /// Every stride (the phase split has a special case for 2 and a general one), odd and even
+    /// sizes, paddings up to the kernel size: `im2col` matches its definition and `col2im` is
+    /// its adjoint, `<im2col(x), c> = <x, col2im(c)>`, and accumulates into its output.
+    #[test]
+    fn im2col_matches_definition_and_col2im_is_its_adjoint() {
+        let mut rng = crate::rng::Rng::new(3);
+        for stride in 1..=4 {
+            for k in 1..=4 {
+                for padding in 0..k {
+                    for (h, w) in [(5, 5), (6, 7), (9, 4), (1, 8)] {
+                        let c = 2;
+                        let (Some(oh), Some(ow)) = (conv_out_len(h, k, stride, padding), conv_out_len(w, k, stride, padding)) else {
+                            continue;
+                        };
+                        let x: Vec<f64> = rng.normal_vec(c * h * w).into_iter().map(f64::from).collect();
+                        let mut col = vec![f64::NAN; c * k * k * oh * ow];
+                        im2col(&x, c, h, w, k, stride, padding, oh, ow, &mut col);
+                        let want = im2col_naive(&x, c, h, w, k, stride, padding, oh, ow);
+                        assert_eq!(col, want, "im2col stride {stride} k {k} padding {padding} {h}x{w}");
+
+                        let cvec: Vec<f64> = rng.normal_vec(col.len()).into_iter().map(f64::from).collect();
+                        let base: Vec<f64> = rng.normal_vec(x.len()).into_iter().map(f64::from).collect();
+                        let mut back = base.clone();
+                        col2im(&cvec, c, h, w, k, stride, padding, oh, ow, &mut back);
+                        let lhs: f64 = col.iter().zip(&cvec).map(|(a, b)| a * b).sum();
+                        let rhs: f64 = x.iter().zip(&back).zip(&base).map(|((a, b), c0)| a * (b - c0)).sum();
+                        assert!((lhs - rhs).abs() < 1e-9 * (1.0 + lhs.abs()), "col2im adjoint stride {stride} k {k} padding {padding} {h}x{w}: {lhs} vs {rhs}");
+                    }
+                }
+            }
+        }
+    }
 }
