@@ -45,12 +45,29 @@ fn per_channel(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, f: im
     let b = slice(s2, l2)?;
     let (_, c, h, w) = l1.shape().dims4()?;
     let plane = h * w;
-    let f = &f;
-    let out = x.chunks_exact(plane).enumerate().flat_map(|(i, xc)| {
+    // Sized up front: collecting a flat_map would grow the vector by reallocation.
+    let mut out = vec![0f32; x.len()];
+    for (i, (yc, xc)) in out.chunks_exact_mut(plane).zip(x.chunks_exact(plane)).enumerate() {
         let bc = b[i % c];
-        xc.iter().map(move |&v| f(v, bc))
-    });
-    Ok((CpuStorage::F32(out.collect()), l1.shape().clone()))
+        for (y, &v) in yc.iter_mut().zip(xc) {
+            *y = f(v, bc);
+        }
+    }
+    Ok((CpuStorage::F32(out), l1.shape().clone()))
+}
+
+/// Sum of a slice in 16 independent lanes: a single running f32 sum is a dependency chain the
+/// compiler may not reorder (so it never vectorises), and lanes are more accurate too.
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for ch in chunks {
+        for (l, &x) in lanes.iter_mut().zip(ch) {
+            *l += x;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
@@ -116,7 +133,7 @@ impl CustomOp1 for ChannelSum {
         let plane = h * w;
         let mut out = vec![0f32; c];
         for (i, chunk) in g.chunks_exact(plane).enumerate() {
-            out[i % c] += chunk.iter().sum::<f32>();
+            out[i % c] += lane_sum(chunk);
         }
         Ok((CpuStorage::F32(out), Shape::from(c)))
     }
