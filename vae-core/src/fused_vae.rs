@@ -174,30 +174,14 @@ impl FusedVae {
         }
         let shape = Shape { views: &views, code: self.code, latent: self.latent, inv_b: 1.0 / b as f32, beta: beta as f32 };
         let shape = &shape;
-        let (last, rest) = ranges.split_last().expect("split gives at least one range");
-        let (mine, others) = self.work.split_first_mut().expect("one workspace per range");
-        std::thread::scope(|s| {
-            let handles: Vec<_> = rest
-                .iter()
-                .zip(others.iter_mut())
-                .map(|(r, ws)| {
-                    let r = r.clone();
-                    s.spawn(move || ws.run(shape, rows(x, d, &r), rows(t, d, &r), rows(eps, shape.latent, &r), r.len()))
-                })
-                .collect();
-            mine.run(shape, rows(x, d, last), rows(t, d, last), rows(eps, shape.latent, last), last.len());
-            for h in handles {
-                if let Err(e) = h.join() {
-                    std::panic::resume_unwind(e);
-                }
-            }
+        run_split(&mut self.work, &ranges, |ws, r| {
+            ws.run(shape, rows(x, d, &r), rows(t, d, &r), rows(eps, shape.latent, &r), r.len())
         });
         // The calling thread's workspace collects the sums.
         let (first, others) = self.work.split_first_mut().expect("at least one workspace");
-        for o in &others[..ranges.len() - 1] {
-            for (g, h) in first.grads.iter_mut().zip(&o.grads) {
-                g.iter_mut().zip(h).for_each(|(g, h)| *g += h);
-            }
+        let others = &others[..ranges.len() - 1];
+        sum_grads(&mut first.grads, others.iter().map(|o| &o.grads[..]));
+        for o in others {
             first.recon += o.recon;
             first.kl += o.kl;
         }
@@ -213,15 +197,42 @@ impl FusedVae {
     }
 }
 
-fn cpu_f32<'a>(s: &'a Storage, l: &candle_core::Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+pub(crate) fn cpu_f32<'a>(s: &'a Storage, l: &candle_core::Layout, what: &str) -> candle_core::Result<&'a [f32]> {
     match s {
         Storage::Cpu(c) => crate::ops::f32_slice(c, l, what),
         _ => candle_core::bail!("fused VAE step: {what} is not on the CPU"),
     }
 }
 
-fn rows<'a>(v: &'a [f32], width: usize, r: &Range<usize>) -> &'a [f32] {
+pub(crate) fn rows<'a>(v: &'a [f32], width: usize, r: &Range<usize>) -> &'a [f32] {
     &v[r.start * width..r.end * width]
+}
+
+/// Runs `f(workspace, rows)` for every range of the batch, each on its own scoped thread except
+/// the last, which the calling thread takes (on workspace 0); returns when all are done.
+/// `work` must hold at least one workspace per range.
+pub(crate) fn run_split<W: Send>(work: &mut [W], ranges: &[Range<usize>], f: impl Fn(&mut W, Range<usize>) + Sync) {
+    let (last, rest) = ranges.split_last().expect("split gives at least one range");
+    let (mine, others) = work.split_first_mut().expect("one workspace per range");
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rest.iter().zip(others.iter_mut()).map(|(r, ws)| s.spawn(move || f(ws, r.clone()))).collect();
+        f(mine, last.clone());
+        for h in handles {
+            if let Err(e) = h.join() {
+                std::panic::resume_unwind(e);
+            }
+        }
+    });
+}
+
+/// Adds the gradients of workspaces `1..n` into workspace 0's.
+pub(crate) fn sum_grads<'a>(first: &mut [Vec<f32>], others: impl Iterator<Item = &'a [Vec<f32>]>) {
+    for o in others {
+        for (g, h) in first.iter_mut().zip(o) {
+            g.iter_mut().zip(h).for_each(|(g, h)| *g += h);
+        }
+    }
 }
 
 /// What every worker needs to know about the step.
@@ -256,7 +267,7 @@ fn activation_grad(act: Activation, y: &[f32], delta: &mut [f32]) {
 /// Sum over one row of $\mathrm{softplus}(\ell) - t\ell = \max(\ell, 0) - t\ell + \ln(1 + e^{-|\ell|})$,
 /// writing $(\mathrm{sigmoid}(\ell) - t)/B$ into `d`. Eight independent partial sums let the
 /// compiler vectorise the loop (one running sum would force the order of the additions).
-fn bce_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
+pub(crate) fn bce_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
     #[inline(always)]
     fn one(l: f32, t: f32, inv_b: f32) -> (f32, f32) {
         let e = exp_nonpositive(-l.abs());
@@ -312,17 +323,17 @@ fn exp_nonpositive(x: f32) -> f32 {
     f32::from_bits(((n as i32 + 127) << 23) as u32) * p
 }
 
-fn grow(v: &mut Vec<f32>, n: usize) {
+pub(crate) fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
         v.resize(n, 0.0);
     }
 }
 
 /// Row-major `[rows, cols]` as a gemm operand, or its transpose.
-fn mat(v: &[f32], cols: usize) -> Mat<f32> {
+pub(crate) fn mat(v: &[f32], cols: usize) -> Mat<f32> {
     Mat { ptr: v.as_ptr(), rs: cols as isize, cs: 1 }
 }
-fn mat_t(v: &[f32], cols: usize) -> Mat<f32> {
+pub(crate) fn mat_t(v: &[f32], cols: usize) -> Mat<f32> {
     Mat { ptr: v.as_ptr(), rs: 1, cs: cols as isize }
 }
 

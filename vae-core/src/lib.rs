@@ -18,6 +18,7 @@ pub mod error;
 pub mod evaluation;
 pub mod explorer;
 pub mod figures;
+pub mod fused_conv_vae;
 pub mod fused_vae;
 pub mod losses;
 pub mod models;

@@ -4,9 +4,10 @@
 //! Each step computes the [`Objective`] on a batch, checks that it is finite (a NaN or
 //! infinite loss stops training with an error naming the epoch and batch, before the
 //! optimiser can write NaNs into the weights), back-propagates and updates. For the dense VAE
-//! on the CPU the step runs through [`fused_vae`](crate::fused_vae) (same loss, same noise,
-//! gradients equal to autograd's up to rounding; `VAE_FUSED=0` switches it off), everything
-//! else through candle's autograd.
+//! and the conv VAE on the CPU the step runs through [`fused_vae`](crate::fused_vae) and
+//! [`fused_conv_vae`](crate::fused_conv_vae) (same loss, same noise, gradients equal to
+//! autograd's up to rounding; `VAE_FUSED=0` switches them off), everything else through
+//! candle's autograd.
 //!
 //! ```
 //! # fn main() -> vae_core::Result<()> {
@@ -25,7 +26,8 @@
 //! ```
 use crate::data::{batches, dynamic_binarize, Corruption, Dataset, Split};
 use crate::error::{Error, Result};
-use crate::fused_vae::FusedVae;
+use crate::fused_conv_vae::{FusedConvVae, KlTerm};
+use crate::fused_vae::{FusedVae, StepLoss};
 use crate::evaluation::{evaluate, EvalStats};
 use crate::models::Model;
 use crate::objective::Objective;
@@ -274,19 +276,47 @@ pub struct StepOutcome {
     pub optimizer_seconds: f64,
 }
 
-/// One optimisation step, through the [fused dense-VAE step](crate::fused_vae) where it applies
-/// (unless `VAE_FUSED=0`) and candle's autograd otherwise. The trainer and the benchmark share it,
-/// so the benchmark times what training runs.
+/// One optimisation step, through the fused CPU step where one applies (the
+/// [dense VAE](crate::fused_vae) with the ELBO, the [conv VAE](crate::fused_conv_vae) with the
+/// Monte Carlo ELBO; `VAE_FUSED=0` turns both off) and candle's autograd otherwise. The trainer
+/// and the benchmark share it, so the benchmark times what training runs.
 pub struct Stepper {
     objective: Objective,
     beta: f64,
-    fused: Option<FusedVae>,
+    fused: Option<Fused>,
+}
+
+enum Fused {
+    Dense(FusedVae),
+    Conv(FusedConvVae),
+}
+
+impl Fused {
+    fn forward_backward(&mut self, objective: Objective, input: &Tensor, target: &Tensor, eps: &[f32], beta: f64) -> Result<StepLoss> {
+        match self {
+            Fused::Dense(f) => f.forward_backward(input, target, eps, beta),
+            // The Monte Carlo ELBO has no beta (as in Objective::compute).
+            Fused::Conv(f) if objective == Objective::McElbo => f.forward_backward(input, target, eps, KlTerm::MonteCarlo),
+            Fused::Conv(f) => f.forward_backward(input, target, eps, KlTerm::Analytic { beta }),
+        }
+    }
+    fn gradient(&self, param: &Tensor) -> Option<&[f32]> {
+        match self {
+            Fused::Dense(f) => f.gradient(param),
+            Fused::Conv(f) => f.gradient(param),
+        }
+    }
 }
 
 impl Stepper {
     pub fn new(model: &Model, objective: Objective, beta: f64) -> Self {
         let allowed = std::env::var("VAE_FUSED").map_or(true, |v| v != "0");
-        let fused = if allowed && objective == Objective::Elbo { FusedVae::new(model) } else { None };
+        let fused = match objective {
+            _ if !allowed => None,
+            Objective::Elbo => FusedVae::new(model).map(Fused::Dense).or_else(|| FusedConvVae::new(model).map(Fused::Conv)),
+            Objective::McElbo => FusedConvVae::new(model).map(Fused::Conv),
+            _ => None,
+        };
         Self { objective, beta, fused }
     }
 
@@ -301,7 +331,7 @@ impl Stepper {
         let t0 = Instant::now();
         if let Some(f) = &mut self.fused {
             let eps = rng.normal_vec(input.dim(0)? * model.latent_dim());
-            let l = f.forward_backward(input, target, &eps, self.beta)?;
+            let l = f.forward_backward(self.objective, input, target, &eps, self.beta)?;
             let t1 = Instant::now();
             let mut out = StepOutcome { total: l.total, recon: l.recon, kl: l.kl, backward_seconds: (t1 - t0).as_secs_f64(), ..Default::default() };
             if l.total.is_finite() {

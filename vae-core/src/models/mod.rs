@@ -351,6 +351,12 @@ impl Model {
             _ => None,
         }
     }
+    pub fn conv_vae(&self) -> Option<&ConvVae> {
+        match &self.net {
+            Net::ConvVae(m) => Some(m),
+            _ => None,
+        }
+    }
     pub fn conv_decoder(&self) -> Option<&conv_ae::ConvDecoder> {
         match &self.net {
             Net::ConvAe(m) => Some(&m.decoder),

@@ -58,7 +58,7 @@ fn per_channel(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, f: im
 
 /// Sum of a slice in 16 independent lanes: a single running f32 sum is a dependency chain the
 /// compiler may not reorder (so it never vectorises), and lanes are more accurate too.
-fn lane_sum(v: &[f32]) -> f32 {
+pub(crate) fn lane_sum(v: &[f32]) -> f32 {
     let mut lanes = [0f32; 16];
     let chunks = v.chunks_exact(16);
     let tail: f32 = chunks.remainder().iter().sum();

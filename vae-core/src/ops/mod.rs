@@ -67,7 +67,7 @@ macro_rules! dispatch2 {
     };
 }
 
-mod bias;
+pub(crate) mod bias;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod kernels;
