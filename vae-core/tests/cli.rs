@@ -30,10 +30,21 @@ fn bad_arguments_exit_2_with_usage() {
         vec!["data", "info", "--dir"],
         vec!["bench"],
         vec!["train", "--model", "mlp-vae", "--out", "x", "--binarize", "sometimes"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--hidden", "512,big"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--milestones", "5;8"],
     ] {
         let (code, _, err) = vae(&args, None);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("usage: vae"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_prints_the_usage_and_succeeds() {
+    for args in [vec!["help"], vec!["--help"], vec!["train", "--help"], vec!["eval", "-h"], vec!["bench", "--model", "conv-vae", "--help"]] {
+        let (code, out, err) = vae(&args, None);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("usage: vae") && out.contains("commands:"), "{args:?}: {out}");
     }
 }
 

@@ -163,6 +163,11 @@ fn parse_corruption(v: &str) -> std::result::Result<Corruption, Usage> {
     }
 }
 
+/// A comma-separated list of numbers such as `5,8`, or a usage error showing `example`.
+fn parse_list<T: std::str::FromStr>(v: &str, what: &str, example: &str) -> std::result::Result<Vec<T>, Usage> {
+    v.split(',').map(|m| m.trim().parse().map_err(|_| Usage(format!("{what} {v}: expected a list like {example}")))).collect()
+}
+
 fn parse_objective(v: &str) -> std::result::Result<Objective, Usage> {
     match v {
         "mse" => Ok(Objective::Mse),
@@ -200,7 +205,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     let (stat, binarization) = parse_binarize(o.get("binarize"))?;
     let milestones = match o.get("milestones") {
         None => vec![],
-        Some(s) => s.split(',').map(|m| m.trim().parse().map_err(|_| Usage(format!("train: --milestones {s}: expected e.g. 5,8")))).collect::<std::result::Result<_, _>>()?,
+        Some(s) => parse_list(s, "train: --milestones", "5,8")?,
     };
     let cfg = TrainConfig {
         epochs: o.num("epochs", 10)?,
@@ -221,7 +226,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     let data = prepare(load_dataset(dataset, o.get("data-dir"))?, &o, stat)?;
     let mut model_cfg = vae_core::models::ModelConfig::from_name(model_name, latent)?;
     if let Some(h) = o.get("hidden") {
-        let sizes = h.split(',').map(|v| v.trim().parse().map_err(|_| Usage(format!("train: --hidden {h}: expected sizes like 512,256")))).collect::<std::result::Result<Vec<usize>, _>>()?;
+        let sizes = parse_list(h, "train: --hidden", "512,256")?;
         model_cfg.set_hidden(sizes).map_err(|e| Usage(format!("train: --hidden: {e}")))?;
     }
     let model = Model::new(model_cfg, cfg.seed, &vae_core::device::default_device())?;
@@ -341,6 +346,11 @@ fn run(args: &[String]) -> CliResult<()> {
         Some((c, r)) => (c.as_str(), r),
         None => return Err(Usage("missing command".into()).into()),
     };
+    // `vae <command> --help` asks for the usage: print it and succeed.
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     match cmd {
         "train" => cmd_train(rest),
         "eval" => cmd_eval(rest),

@@ -141,23 +141,7 @@ impl CustomOp3 for ConvTranspose2dGrads {
             bail!("conv_transpose2d backward: gradient [{b}, {cout}, {oh}, {ow}], kernel [{cin}, {cout_w}, {k}, {k}] and input [{b_x}, {cin_x}, {h}, {w}] disagree")
         }
         let dims = Grads { b, cin, h, w, cout, k };
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(dy), CpuStorage::F32(wt), CpuStorage::F32(x)) => CpuStorage::F32(transpose_grads(
-                &super::contiguous(dy, l1),
-                &super::contiguous(wt, l2),
-                &super::contiguous(x, l3),
-                dims,
-                &self.op,
-            )),
-            (CpuStorage::F64(dy), CpuStorage::F64(wt), CpuStorage::F64(x)) => CpuStorage::F64(transpose_grads(
-                &super::contiguous(dy, l1),
-                &super::contiguous(wt, l2),
-                &super::contiguous(x, l3),
-                dims,
-                &self.op,
-            )),
-            _ => bail!("conv_transpose2d backward: only f32 or f64 run on the fast CPU path"),
-        };
+        let out = dispatch3!(s1, l1, s2, l2, s3, l3, "conv_transpose2d backward", |dy, wt, x| transpose_grads(&dy, &wt, &x, dims, &self.op));
         Ok((out, Shape::from(b * cin * h * w + cin * cout * k * k)))
     }
 }

@@ -67,6 +67,23 @@ macro_rules! dispatch2 {
     };
 }
 
+/// [`dispatch2`] for three storages.
+macro_rules! dispatch3 {
+    ($s1:expr, $l1:expr, $s2:expr, $l2:expr, $s3:expr, $l3:expr, $name:expr, |$a:ident, $b:ident, $c:ident| $body:expr) => {
+        match ($s1, $s2, $s3) {
+            (candle_core::CpuStorage::F32(d1), candle_core::CpuStorage::F32(d2), candle_core::CpuStorage::F32(d3)) => {
+                let ($a, $b, $c) = ($crate::ops::contiguous(d1, $l1), $crate::ops::contiguous(d2, $l2), $crate::ops::contiguous(d3, $l3));
+                candle_core::CpuStorage::F32($body)
+            }
+            (candle_core::CpuStorage::F64(d1), candle_core::CpuStorage::F64(d2), candle_core::CpuStorage::F64(d3)) => {
+                let ($a, $b, $c) = ($crate::ops::contiguous(d1, $l1), $crate::ops::contiguous(d2, $l2), $crate::ops::contiguous(d3, $l3));
+                candle_core::CpuStorage::F64($body)
+            }
+            _ => candle_core::bail!("{}: only f32 or f64 run on the fast CPU path", $name),
+        }
+    };
+}
+
 pub(crate) mod bias;
 pub mod conv2d;
 pub mod conv_transpose2d;
