@@ -220,12 +220,13 @@ pub struct FewLabels {
     pub random_init_accuracy: f64,
 }
 
-/// Runs the few-labels experiment: each classifier is trained with Adam for `steps` full-batch
-/// steps on the same `n_labels` examples (encoder and head, or the head alone for the frozen one).
+/// Runs the few-labels experiment on the same `n_labels` examples: the two end-to-end classifiers
+/// are trained with Adam (lr 1e-3) for `steps` full-batch steps, the frozen one is the
+/// [`linear_probe`] on the pretrained codes with as many steps.
 pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, classes: usize, n_labels: usize, steps: usize, seed: u64) -> Result<FewLabels> {
     let mut rng = Rng::new(seed);
     let labelled = train.sample(n_labels, &mut rng)?;
-    let run = |init_from: Option<&Model>, train_encoder: bool| -> Result<f64> {
+    let run = |init_from: Option<&Model>| -> Result<f64> {
         let model = Model::new(pretrained.config().clone(), seed + 1, pretrained.device())?;
         let enc_vars: Vec<(String, candle_core::Var)> = model.params().named_vars().into_iter().filter(|(n, _)| n.starts_with("encoder.")).collect();
         if let Some(src) = init_from {
@@ -237,26 +238,28 @@ pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, classes: usiz
         }
         let head_params = crate::models::params::Params::new(seed + 2);
         let head = crate::models::layers::linear(model.latent_dim(), classes, head_params.var_builder(DType::F32, model.device()))?;
-        let mut vars: Vec<candle_core::Var> =
-            if train_encoder { enc_vars.into_iter().filter(|(n, _)| !n.contains("running_")).map(|(_, v)| v).collect() } else { vec![] };
+        let mut vars: Vec<candle_core::Var> = enc_vars.into_iter().filter(|(n, _)| !n.contains("running_")).map(|(_, v)| v).collect();
         vars.extend(head_params.trainable_vars());
         let mut opt = AdamW::new(vars, ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() })?;
         for _ in 0..steps {
-            // A frozen encoder stays in evaluation mode and out of the graph.
-            let z = model.encode_t(&labelled.images, None, train_encoder)?.mean;
-            let z = if train_encoder { z } else { z.detach() };
+            let z = model.encode_t(&labelled.images, None, true)?.mean;
             let loss = candle_nn::loss::cross_entropy(&head.forward(&z)?, &labelled.labels)?;
             opt.backward_step(&loss)?;
         }
         let z = encode_split(&model, test)?;
         accuracy(&head.forward(&z)?, &test.labels_vec()?)
     };
-    Ok(FewLabels {
-        n_labels: labelled.len(),
-        pretrained_accuracy: run(Some(pretrained), true)?,
-        frozen_accuracy: run(Some(pretrained), false)?,
-        random_init_accuracy: run(None, true)?,
-    })
+    // Frozen: the linear probe on the pretrained codes of the labelled images.
+    let frozen_accuracy = linear_probe(
+        &encode_split(pretrained, &labelled)?,
+        &labelled.labels_vec()?,
+        &encode_split(pretrained, test)?,
+        &test.labels_vec()?,
+        classes,
+        steps,
+        seed,
+    )?;
+    Ok(FewLabels { n_labels: labelled.len(), pretrained_accuracy: run(Some(pretrained))?, frozen_accuracy, random_init_accuracy: run(None)? })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod common;
 use candle_core::{Device, Tensor};
 use vae_core::data::{Corruption, Split};
+use vae_core::evaluation::few_labels;
 use vae_core::models::Model;
 use vae_core::objective::Objective;
 use vae_core::training::{TrainConfig, Trainer};
@@ -118,4 +119,21 @@ fn denoising_autoencoder_beats_the_identity_on_noisy_inputs() {
     let denoised = m.reconstruct(&noisy, None).unwrap();
     let err = |a: &Tensor| (a - &data.test.images).unwrap().sqr().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(err(&denoised) < 0.5 * err(&noisy), "denoised {} vs noisy {}", err(&denoised), err(&noisy));
+}
+
+#[test]
+fn few_labels_runs_three_classifiers_and_leaves_the_pretrained_model_alone() {
+    let data = common::blob_dataset(300, 90);
+    let m = Model::from_name("mlp-ae", Some(8), 0, &Device::Cpu).unwrap();
+    Trainer::new(quiet(2)).fit(&m, &data).unwrap();
+    let before = weights(&m);
+    let few = few_labels(&m, &data.train, &data.test, 3, 9, 40, 0).unwrap();
+    assert_eq!(few.n_labels, 9);
+    assert_eq!(weights(&m), before, "fine-tuning must work on a copy of the encoder");
+    // Three well separated blobs, three labels each: every variant should beat chance (1/3)
+    // clearly, and the frozen encoder's codes already separate them.
+    for (what, acc) in [("fine-tuned", few.pretrained_accuracy), ("frozen", few.frozen_accuracy), ("random init", few.random_init_accuracy)] {
+        assert!((0.0..=1.0).contains(&acc), "{what}: {acc}");
+    }
+    assert!(few.frozen_accuracy > 0.6 && few.pretrained_accuracy > 0.6, "{few:?}");
 }
