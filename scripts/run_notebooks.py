@@ -206,6 +206,36 @@ def first_cell_seconds(nb) -> float | None:
     return None
 
 
+# A struct's Debug form: `Name { ...`, possibly with a module path.
+DEBUG_STRUCT = re.compile(r"^\s*(?:\w+::)*[A-Z]\w*\s*\{")
+
+
+def debug_dumps(nb) -> str | None:
+    """A cell whose result was shown as Debug text where a picture was meant, or None.
+
+    evcxr shows a cell's final expression with its `evcxr_display` method, but falls back to
+    `{:?}` when that attempt does not compile, which happens for instance when the expression
+    moves a variable the notebook keeps: the figure then arrives as kilobytes of numbers and the
+    run would still pass. A bare `()` (a final `for` loop or block) is noise of the same kind."""
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if out.get("output_type") != "execute_result" or set(data) != {"text/plain"}:
+                continue
+            text = data["text/plain"]
+            text = "".join(text) if isinstance(text, list) else text
+            if text.strip() == "()":
+                why = "shows `()`: end the cell's last statement with `;`"
+            elif DEBUG_STRUCT.match(text) and len(text) > 1000:
+                why = (f"shows its result as {len(text)} characters of Debug text (`{text.strip()[:40]}...`) "
+                       "instead of a figure: evcxr could not call `evcxr_display` on the final expression, "
+                       "usually because it moves a variable the notebook keeps (pass a reference or a clone)")
+            else:
+                continue
+            return f"cell {index} (`{first_line(cell.get('source', ''))}`) {why}"
+    return None
+
+
 def run_one(path: Path, args: argparse.Namespace) -> tuple[str | None, float | None]:
     """Executes one notebook; returns (None on success or a message naming the failing cell,
     the first code cell's wall time)."""
@@ -244,6 +274,9 @@ def run_one(path: Path, args: argparse.Namespace) -> tuple[str | None, float | N
         failure = f"{display(path)}: {type(exc).__name__}: {exc}"
         if "No such kernel" in str(exc):
             failure += "\n  the Jupyter kernel is not installed: run scripts/setup.sh (make setup)"
+
+    if failure is None and (dump := debug_dumps(nb)):
+        failure = f"{display(path)}: {dump}"
 
     args.out.mkdir(parents=True, exist_ok=True)
     out_nb = args.out / path.name

@@ -120,6 +120,35 @@ def test_runner_reports_a_cell_returning_err(tmp_path):
 
 
 @needs_kernel
+def test_runner_fails_when_a_figure_is_shown_as_debug_text(tmp_path):
+    res = run_notebooks(FIXTURES / "04-debug-dump.ipynb", tmp_path=tmp_path)
+    assert res.returncode != 0, res.stdout
+    err = res.stderr
+    assert "04-debug-dump.ipynb: cell 2 (`// moves a variable the notebook keeps" in err, err
+    assert "characters of Debug text (`Figure {" in err, err
+    executed = json.loads((tmp_path / "out" / "04-debug-dump.ipynb").read_text())
+    # The cell that clones shows the figure itself.
+    shown = [o for o in executed["cells"][1]["outputs"] if o.get("output_type") == "execute_result"]
+    assert shown and "text/html" in shown[0]["data"], shown
+
+
+def test_debug_dump_detector_on_synthetic_outputs():
+    import nbformat
+    sys.path.insert(0, str(SCRIPTS))
+    import run_notebooks as rn
+
+    def nb_with(text):
+        cell = nbformat.v4.new_code_cell("x")
+        cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": text}, execution_count=1)]
+        return nbformat.v4.new_notebook(cells=[cell])
+
+    assert rn.debug_dumps(nb_with("ImageGrid { tiles: [" + "0.0, " * 500 + "] }")) is not None
+    assert "`;`" in rn.debug_dumps(nb_with("()"))
+    assert rn.debug_dumps(nb_with("Optimization: 2\ncache: 4000 MiB")) is None
+    assert rn.debug_dumps(nb_with("Model { small: 1 }")) is None  # short Debug output is fine
+
+
+@needs_kernel
 def test_runner_stops_at_first_failure_unless_keep_going(tmp_path):
     nbs = [FIXTURES / "02-panics.ipynb", FIXTURES / "01-passes.ipynb"]
     res = run_notebooks(*nbs, tmp_path=tmp_path)
