@@ -4,7 +4,7 @@
 //! Each step computes the [`Objective`] on a batch, checks that it is finite (a NaN or
 //! infinite loss stops training with an error naming the epoch and batch, before the
 //! optimiser can write NaNs into the weights), back-propagates and updates. For the dense VAE
-//! and the conv VAE on the CPU the step runs through [`fused_vae`](crate::fused_vae) and
+//! and autoencoder and the conv VAE on the CPU the step runs through [`fused_vae`](crate::fused_vae) and
 //! [`fused_conv_vae`](crate::fused_conv_vae) (same loss, same noise, gradients equal to
 //! autograd's up to rounding; `VAE_FUSED=0` switches them off), everything else through
 //! candle's autograd.
@@ -277,8 +277,8 @@ pub struct StepOutcome {
 }
 
 /// One optimisation step, through the fused CPU step where one applies (the
-/// [dense VAE](crate::fused_vae) with the ELBO, the [conv VAE](crate::fused_conv_vae) with the
-/// Monte Carlo ELBO; `VAE_FUSED=0` turns both off) and candle's autograd otherwise. The trainer
+/// [dense VAE](crate::fused_vae) with the ELBO, the dense autoencoder with MSE or BCE, the
+/// [conv VAE](crate::fused_conv_vae) with either ELBO; `VAE_FUSED=0` turns them off) and candle's autograd otherwise. The trainer
 /// and the benchmark share it, so the benchmark times what training runs.
 pub struct Stepper {
     objective: Objective,
@@ -315,7 +315,7 @@ impl Stepper {
             _ if !allowed => None,
             Objective::Elbo => FusedVae::new(model).map(Fused::Dense).or_else(|| FusedConvVae::new(model).map(Fused::Conv)),
             Objective::McElbo => FusedConvVae::new(model).map(Fused::Conv),
-            _ => None,
+            Objective::Mse | Objective::Bce => FusedVae::new_autoencoder(model, objective).map(Fused::Dense),
         };
         Self { objective, beta, fused }
     }
@@ -330,7 +330,8 @@ impl Stepper {
     pub fn step(&mut self, model: &Model, opt: &mut Adam, input: &Tensor, target: &Tensor, labels: Option<&Tensor>, rng: &mut Rng) -> Result<StepOutcome> {
         let t0 = Instant::now();
         if let Some(f) = &mut self.fused {
-            let eps = rng.normal_vec(input.dim(0)? * model.latent_dim());
+            // Autoencoders draw no noise, as on the autograd path.
+            let eps = if model.is_variational() { rng.normal_vec(input.dim(0)? * model.latent_dim()) } else { vec![] };
             let l = f.forward_backward(self.objective, input, target, &eps, self.beta)?;
             let t1 = Instant::now();
             let mut out = StepOutcome { total: l.total, recon: l.recon, kl: l.kl, backward_seconds: (t1 - t0).as_secs_f64(), ..Default::default() };

@@ -351,6 +351,12 @@ impl Model {
             _ => None,
         }
     }
+    pub fn mlp_autoencoder(&self) -> Option<&MlpAutoencoder> {
+        match &self.net {
+            Net::MlpAe(m) => Some(m),
+            _ => None,
+        }
+    }
     pub fn conv_vae(&self) -> Option<&ConvVae> {
         match &self.net {
             Net::ConvVae(m) => Some(m),
