@@ -229,7 +229,7 @@ impl FusedConvVae {
         run_split(&mut self.work, &ranges, |ws, r| ws.run(&shapes, views, rows(x, d, &r), rows(t, d, &r), rows(eps, zl, &r), r.len()));
         let (first, others) = self.work.split_first_mut().expect("at least one workspace");
         let others = &others[..ranges.len() - 1];
-        sum_grads(&mut first.grads, others.iter().map(|o| &o.grads[..]));
+        sum_grads(&mut first.grads, others.iter().map(|o| &o.grads[..]), self.threads);
         for o in others {
             first.recon += o.recon;
             first.kl += o.kl;

@@ -218,7 +218,7 @@ impl FusedVae {
         // The calling thread's workspace collects the sums.
         let (first, others) = self.work.split_first_mut().expect("at least one workspace");
         let others = &others[..ranges.len() - 1];
-        sum_grads(&mut first.grads, others.iter().map(|o| &o.grads[..]));
+        sum_grads(&mut first.grads, others.iter().map(|o| &o.grads[..]), self.threads);
         for o in others {
             first.recon += o.recon;
             first.kl += o.kl;
@@ -264,13 +264,39 @@ pub(crate) fn run_split<W: Send>(work: &mut [W], ranges: &[Range<usize>], f: imp
     });
 }
 
-/// Adds the gradients of workspaces `1..n` into workspace 0's.
-pub(crate) fn sum_grads<'a>(first: &mut [Vec<f32>], others: impl Iterator<Item = &'a [Vec<f32>]>) {
-    for o in others {
-        for (g, h) in first.iter_mut().zip(o) {
-            g.iter_mut().zip(h).for_each(|(g, h)| *g += h);
+/// Adds the gradients of workspaces `1..n` into workspace 0's, every tensor split over
+/// `threads` threads (the sum streams through all the gradients once: memory-bound).
+pub(crate) fn sum_grads<'a>(first: &mut [Vec<f32>], others: impl Iterator<Item = &'a [Vec<f32>]>, threads: usize) {
+    let others: Vec<&[Vec<f32>]> = others.collect();
+    if others.is_empty() {
+        return;
+    }
+    let parts = threads.max(1);
+    // Job p: the p-th piece of every tensor, with the matching pieces of the other workspaces.
+    let mut jobs: Vec<Vec<(&mut [f32], Vec<&[f32]>)>> = (0..parts).map(|_| vec![]).collect();
+    for (t, g) in first.iter_mut().enumerate() {
+        let chunk = g.len().div_ceil(parts).max(1);
+        for (p, piece) in g.chunks_mut(chunk).enumerate() {
+            let at = p * chunk;
+            let theirs = others.iter().map(|o| &o[t][at..at + piece.len()]).collect();
+            jobs[p].push((piece, theirs));
         }
     }
+    let add = |job: Vec<(&mut [f32], Vec<&[f32]>)>| {
+        for (piece, theirs) in job {
+            for h in theirs {
+                piece.iter_mut().zip(h).for_each(|(g, h)| *g += h);
+            }
+        }
+    };
+    let mut jobs = jobs.into_iter();
+    let mine = jobs.next().expect("at least one part");
+    std::thread::scope(|s| {
+        for job in jobs {
+            s.spawn(|| add(job));
+        }
+        add(mine);
+    });
 }
 
 /// What every worker needs to know about the step.
@@ -283,12 +309,14 @@ struct Shape<'a> {
     loss: Loss,
 }
 
-fn activate(act: Activation, y: &mut [f32]) {
-    match act {
-        Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-        Activation::LeakyRelu => y.iter_mut().for_each(|v| *v = v.max(0.01 * *v)),
-        Activation::Tanh => y.iter_mut().for_each(|v| *v = tanh(*v)),
-        Activation::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+widest_simd! {
+    fn activate(act: Activation, y: &mut [f32]) -> () {
+        match act {
+            Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::LeakyRelu => y.iter_mut().for_each(|v| *v = v.max(0.01 * *v)),
+            Activation::Tanh => y.iter_mut().for_each(|v| *v = tanh(*v)),
+            Activation::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+        }
     }
 }
 
@@ -303,39 +331,43 @@ fn activation_grad(act: Activation, y: &[f32], delta: &mut [f32]) {
     }
 }
 
-/// Sum over one row of $\mathrm{softplus}(\ell) - t\ell = \max(\ell, 0) - t\ell + \ln(1 + e^{-|\ell|})$,
-/// writing $(\mathrm{sigmoid}(\ell) - t)/B$ into `d`.
-pub(crate) fn bce_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
-    row_loss(logits, target, d, |l, t| {
-        let e = exp_nonpositive(-l.abs());
-        let r = 1.0 / (1.0 + e);
-        let sig = if l >= 0.0 { r } else { e * r };
-        (l.max(0.0) - t * l + ln_1p_unit(e), (sig - t) * inv_b)
-    })
+widest_simd! {
+    /// Sum over one row of $\mathrm{softplus}(\ell) - t\ell = \max(\ell, 0) - t\ell + \ln(1 + e^{-|\ell|})$,
+    /// writing $(\mathrm{sigmoid}(\ell) - t)/B$ into `d`.
+    pub(crate) fn bce_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
+        row_loss(logits, target, d, |l, t| {
+            let e = exp_nonpositive(-l.abs());
+            let r = 1.0 / (1.0 + e);
+            let sig = if l >= 0.0 { r } else { e * r };
+            (l.max(0.0) - t * l + ln_1p_unit(e), (sig - t) * inv_b)
+        })
+    }
 }
 
-/// Sum over one row of $(\sigma(\ell) - t)^2$, writing $2(\sigma - t)\,\sigma(1 - \sigma)/B$ into `d`
-/// (both $\sigma$ and $1 - \sigma$ from $e^{-|\ell|}$, so neither cancels).
-fn mse_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
-    row_loss(logits, target, d, |l, t| {
-        let e = exp_nonpositive(-l.abs());
-        let r = 1.0 / (1.0 + e);
-        let (sig, rest) = if l >= 0.0 { (r, e * r) } else { (e * r, r) };
-        let diff = sig - t;
-        (diff * diff, 2.0 * diff * sig * rest * inv_b)
-    })
+widest_simd! {
+    /// Sum over one row of $(\sigma(\ell) - t)^2$, writing $2(\sigma - t)\,\sigma(1 - \sigma)/B$ into `d`
+    /// (both $\sigma$ and $1 - \sigma$ from $e^{-|\ell|}$, so neither cancels).
+    fn mse_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
+        row_loss(logits, target, d, |l, t| {
+            let e = exp_nonpositive(-l.abs());
+            let r = 1.0 / (1.0 + e);
+            let (sig, rest) = if l >= 0.0 { (r, e * r) } else { (e * r, r) };
+            let diff = sig - t;
+            (diff * diff, 2.0 * diff * sig * rest * inv_b)
+        })
+    }
 }
 
-/// `Σ loss(ℓ, t)` over a row, writing each element's gradient into `d`. Eight independent
+/// `Σ loss(ℓ, t)` over a row, writing each element's gradient into `d`. Sixteen independent
 /// partial sums let the compiler vectorise the loop (one running sum would force the order of
 /// the additions).
 #[inline(always)]
 fn row_loss(logits: &[f32], target: &[f32], d: &mut [f32], one: impl Fn(f32, f32) -> (f32, f32)) -> f32 {
-    let mut lanes = [0f32; 8];
-    let mut dc = d.chunks_exact_mut(8);
-    let (mut lc, mut tc) = (logits.chunks_exact(8), target.chunks_exact(8));
+    let mut lanes = [0f32; 16];
+    let mut dc = d.chunks_exact_mut(16);
+    let (mut lc, mut tc) = (logits.chunks_exact(16), target.chunks_exact(16));
     for ((d8, l8), t8) in (&mut dc).zip(&mut lc).zip(&mut tc) {
-        for k in 0..8 {
+        for k in 0..16 {
             let (loss, grad) = one(l8[k], t8[k]);
             lanes[k] += loss;
             d8[k] = grad;
@@ -353,7 +385,7 @@ fn row_loss(logits: &[f32], target: &[f32], d: &mut [f32], one: impl Fn(f32, f32
 /// $\ln(1 + e)$ for $e \in [0, 1]$, as $2\,\mathrm{artanh}(s)$ with $s = e/(2 + e) \le 1/3$:
 /// the odd series to $s^{13}$ is within 1e-8 of it, and unlike libm's `log1pf` the compiler can
 /// inline it (the loss loop spent a third of its time in that call).
-#[inline]
+#[inline(always)]
 fn ln_1p_unit(e: f32) -> f32 {
     let s = e / (2.0 + e);
     let q = s * s;
@@ -365,7 +397,7 @@ fn ln_1p_unit(e: f32) -> f32 {
 /// keeps it scalar): $x = n\ln 2 + r$ with $|r| \le \ln 2/2$, $2^n$ from the exponent bits and
 /// $e^r$ from its Taylor polynomial to $r^6$ (relative error below 2e-7). Arguments below -87 give
 /// $e^{-87} \approx 1.6\cdot10^{-38}$, which is 0 for the loss.
-#[inline]
+#[inline(always)]
 fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
@@ -383,7 +415,7 @@ fn exp_nonpositive(x: f32) -> f32 {
 /// loop vectorises (libm's `tanhf` kept it scalar and took a third of an autoencoder's step).
 /// For $|2x| < 0.35$, $m$ comes from its Taylor series to the 8th power (relative error below
 /// 1e-8), where $e^{-2|x|} - 1$ would cancel.
-#[inline]
+#[inline(always)]
 fn tanh(x: f32) -> f32 {
     let y = -2.0 * x.abs();
     let series = y * (1.0 + y * (1.0 / 2.0 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (1.0 / 40320.0))))))));

@@ -84,16 +84,18 @@ fn update(w: &mut [f32], g: &[f32], moments: &Mutex<(Vec<f32>, Vec<f32>)>, h: Hy
     Ok(())
 }
 
-fn update_chunk(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: Hyper) {
-    let (b1, b2) = (h.beta1, h.beta2);
-    let step = h.lr / h.c1;
-    let inv_c2 = 1.0 / h.c2;
-    let eps = h.eps;
-    // Zipped iterators (no indexing) let the compiler vectorise the loop.
-    for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = b1 * *m + (1.0 - b1) * g;
-        *v = b2 * *v + (1.0 - b2) * g * g;
-        *w -= step * *m / ((*v * inv_c2).sqrt() + eps);
+widest_simd! {
+    fn update_chunk(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: Hyper) -> () {
+        let (b1, b2) = (h.beta1, h.beta2);
+        let step = h.lr / h.c1;
+        let inv_c2 = 1.0 / h.c2;
+        let eps = h.eps;
+        // Zipped iterators (no indexing) let the compiler vectorise the loop.
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w -= step * *m / ((*v * inv_c2).sqrt() + eps);
+        }
     }
 }
 
