@@ -41,8 +41,8 @@
 //! assert!(loss.recon > 0.0 && (loss.total - loss.recon - loss.kl).abs() < 1e-6);
 //! # Ok(()) }
 //! ```
-use crate::error::{Error, Result};
-use crate::fused_vae::{bce_row, cpu_f32, grow, mat, mat_t, rows, run_split, sum_grads, StepLoss};
+use crate::error::Result;
+use crate::fused_vae::{bce_row, cpu_f32, f32_batch, grow, mat, mat_t, rows, run_split, sum_grads, StepLoss};
 use crate::models::layers::{Conv2d, ConvTranspose2d};
 use crate::models::mlp_vae::{LOGVAR_MAX, LOGVAR_MIN};
 use crate::models::Model;
@@ -191,18 +191,8 @@ impl FusedConvVae {
     /// `input` goes through the encoder, `target` is what the decoder is scored against,
     /// `eps` holds the `B * latent` standard normal draws, row by row.
     pub fn forward_backward(&mut self, input: &Tensor, target: &Tensor, eps: &[f32], kl_term: KlTerm) -> Result<StepLoss> {
+        let (input, target) = f32_batch("fused conv VAE step", input, target, 784, eps, self.latent)?;
         let (b, d) = input.dims2()?;
-        if d != 784 || target.dims() != input.dims() || eps.len() != b * self.latent || b == 0 {
-            return Err(Error::config(format!(
-                "fused conv VAE step: expected input and target [B, 784] and {} noise values per row, got {:?}, {:?} and {} values",
-                self.latent,
-                input.dims(),
-                target.dims(),
-                eps.len()
-            )));
-        }
-        let input = input.to_dtype(DType::F32)?.contiguous()?;
-        let target = target.to_dtype(DType::F32)?.contiguous()?;
         let (xs, xl) = input.storage_and_layout();
         let (ts, tl) = target.storage_and_layout();
         let x = cpu_f32(&xs, xl, "the input batch")?;

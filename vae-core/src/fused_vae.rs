@@ -180,20 +180,9 @@ impl FusedVae {
     /// differ for denoising), `eps` holds the `B * latent` standard normal draws of the
     /// reparameterisation, row by row.
     pub fn forward_backward(&mut self, input: &Tensor, target: &Tensor, eps: &[f32], beta: f64) -> Result<StepLoss> {
+        let per_row = if self.loss == Loss::Elbo { self.latent } else { 0 };
+        let (input, target) = f32_batch("fused VAE step", input, target, self.input_dim, eps, per_row)?;
         let (b, d) = input.dims2()?;
-        let noise = if self.loss == Loss::Elbo { b * self.latent } else { 0 };
-        if d != self.input_dim || target.dims() != input.dims() || eps.len() != noise || b == 0 {
-            return Err(Error::config(format!(
-                "fused VAE step: expected input and target [B, {}] and {} noise values per row, got {:?}, {:?} and {} values",
-                self.input_dim,
-                noise / b.max(1),
-                input.dims(),
-                target.dims(),
-                eps.len()
-            )));
-        }
-        let input = input.to_dtype(DType::F32)?.contiguous()?;
-        let target = target.to_dtype(DType::F32)?.contiguous()?;
         let (xs, xl) = input.storage_and_layout();
         let (ts, tl) = target.storage_and_layout();
         let x = cpu_f32(&xs, xl, "the input batch")?;
@@ -233,6 +222,21 @@ impl FusedVae {
         let i = self.ids.iter().position(|&id| id == param.id())?;
         self.work.first().and_then(|w| w.grads.get(i)).map(|g| g.as_slice())
     }
+}
+
+/// Checks a step's batch (`input` and `target` both `[B, width]`, B > 0, `per_row` noise values
+/// per row in `eps`) and returns both as contiguous f32 tensors, or an error naming `step`.
+pub(crate) fn f32_batch(step: &str, input: &Tensor, target: &Tensor, width: usize, eps: &[f32], per_row: usize) -> Result<(Tensor, Tensor)> {
+    let (b, d) = input.dims2()?;
+    if d != width || target.dims() != input.dims() || eps.len() != b * per_row || b == 0 {
+        return Err(Error::config(format!(
+            "{step}: expected input and target [B, {width}] and {per_row} noise values per row, got {:?}, {:?} and {} values",
+            input.dims(),
+            target.dims(),
+            eps.len()
+        )));
+    }
+    Ok((input.to_dtype(DType::F32)?.contiguous()?, target.to_dtype(DType::F32)?.contiguous()?))
 }
 
 pub(crate) fn cpu_f32<'a>(s: &'a Storage, l: &candle_core::Layout, what: &str) -> candle_core::Result<&'a [f32]> {
