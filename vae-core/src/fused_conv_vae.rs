@@ -42,7 +42,7 @@
 //! # Ok(()) }
 //! ```
 use crate::error::Result;
-use crate::fused_vae::{bce_row, cpu_f32, f32_batch, grow, mat, mat_t, rows, run_split, sum_grads, StepLoss};
+use crate::fused_vae::{bce_row, combine, cpu_f32, f32_batch, grow, mat, mat_t, rows, run_split, Partial, StepLoss};
 use crate::models::layers::{Conv2d, ConvTranspose2d};
 use crate::models::mlp_vae::{LOGVAR_MAX, LOGVAR_MIN};
 use crate::models::Model;
@@ -136,6 +136,18 @@ struct Workspace {
     kl: f64,
 }
 
+impl Partial for Workspace {
+    fn grads(&self) -> &[Vec<f32>] {
+        &self.grads
+    }
+    fn grads_mut(&mut self) -> &mut [Vec<f32>] {
+        &mut self.grads
+    }
+    fn sums(&self) -> (f64, f64) {
+        (self.recon, self.kl)
+    }
+}
+
 /// Weights and biases borrowed for the length of a step, in [`Params`] order.
 struct Views<'a> {
     w: Vec<&'a [f32]>,
@@ -217,14 +229,8 @@ impl FusedConvVae {
         let shapes = Shapes { convs: self.convs, code: self.code, fc: self.fc, deconvs: &self.deconvs, latent: zl, inv_b, beta };
         let views = &views;
         run_split(&mut self.work, &ranges, |ws, r| ws.run(&shapes, views, rows(x, d, &r), rows(t, d, &r), rows(eps, zl, &r), r.len()));
-        let (first, others) = self.work.split_first_mut().expect("at least one workspace");
-        let others = &others[..ranges.len() - 1];
-        sum_grads(&mut first.grads, others.iter().map(|o| &o.grads[..]), self.threads);
-        for o in others {
-            first.recon += o.recon;
-            first.kl += o.kl;
-        }
-        let (recon, kl) = (first.recon / b as f64, beta.map_or(1.0, f64::from) * first.kl / b as f64);
+        let (recon, kl) = combine(&mut self.work[..ranges.len()], self.threads);
+        let (recon, kl) = (recon / b as f64, beta.map_or(1.0, f64::from) * kl / b as f64);
         Ok(StepLoss { total: recon + kl, recon, kl })
     }
 

@@ -97,6 +97,18 @@ struct Workspace {
     kl: f64,
 }
 
+impl Partial for Workspace {
+    fn grads(&self) -> &[Vec<f32>] {
+        &self.grads
+    }
+    fn grads_mut(&mut self) -> &mut [Vec<f32>] {
+        &mut self.grads
+    }
+    fn sums(&self) -> (f64, f64) {
+        (self.recon, self.kl)
+    }
+}
+
 /// What the step minimises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Loss {
@@ -204,16 +216,9 @@ impl FusedVae {
             let zl = if shape.loss == Loss::Elbo { shape.latent } else { 0 };
             ws.run(shape, rows(x, d, &r), rows(t, d, &r), rows(eps, zl, &r), r.len())
         });
-        // The calling thread's workspace collects the sums.
-        let (first, others) = self.work.split_first_mut().expect("at least one workspace");
-        let others = &others[..ranges.len() - 1];
-        sum_grads(&mut first.grads, others.iter().map(|o| &o.grads[..]), self.threads);
-        for o in others {
-            first.recon += o.recon;
-            first.kl += o.kl;
-        }
-        let recon = first.recon / b as f64;
-        let kl = beta * first.kl / b as f64;
+        let (recon, kl) = combine(&mut self.work[..ranges.len()], self.threads);
+        let recon = recon / b as f64;
+        let kl = beta * kl / b as f64;
         Ok(StepLoss { total: recon + kl, recon, kl })
     }
 
@@ -266,6 +271,22 @@ pub(crate) fn run_split<W: Send>(work: &mut [W], ranges: &[Range<usize>], f: imp
             }
         }
     });
+}
+
+/// What a worker leaves in its workspace: the gradients and loss sums over its rows.
+pub(crate) trait Partial {
+    fn grads(&self) -> &[Vec<f32>];
+    fn grads_mut(&mut self) -> &mut [Vec<f32>];
+    /// Summed reconstruction and (unweighted) KL terms over the worker's rows.
+    fn sums(&self) -> (f64, f64);
+}
+
+/// Folds the workspaces' gradients into the first one's (where `gradient` reads them) and returns
+/// the total reconstruction and KL sums.
+pub(crate) fn combine<W: Partial>(work: &mut [W], threads: usize) -> (f64, f64) {
+    let (first, others) = work.split_first_mut().expect("at least one workspace");
+    sum_grads(first.grads_mut(), others.iter().map(|o| o.grads()), threads);
+    others.iter().fold(first.sums(), |(r, k), o| (r + o.sums().0, k + o.sums().1))
 }
 
 /// Adds the gradients of workspaces `1..n` into workspace 0's, every tensor split over
