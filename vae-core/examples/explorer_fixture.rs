@@ -68,7 +68,7 @@ fn main() -> vae_core::Result<()> {
     let mut rng = Rng::new(2024);
     let names: Vec<String> = (0..10).map(|d| d.to_string()).collect();
 
-    let mlp2 = mnist_like(2, vec![dense(&mut rng, 2, 16, Activation::Relu), dense(&mut rng, 16, 784, Activation::Identity)], None);
+    let mlp2 = mnist_like(2, vec![dense(&mut rng, 2, 16, Activation::Relu), dense(&mut rng, 16, 16, Activation::Elu), dense(&mut rng, 16, 784, Activation::Identity)], None);
     let conv = mnist_like(
         2,
         vec![

@@ -341,6 +341,10 @@ widest_simd! {
             Activation::LeakyRelu => y.iter_mut().for_each(|v| *v = v.max(0.01 * *v)),
             Activation::Tanh => y.iter_mut().for_each(|v| *v = tanh(*v)),
             Activation::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+            Activation::Elu => y.iter_mut().for_each(|v| {
+                let neg = exp_nonpositive(v.min(0.0)) - 1.0;
+                *v = if *v > 0.0 { *v } else { neg }
+            }),
         }
     }
 }
@@ -353,6 +357,8 @@ fn activation_grad(act: Activation, y: &[f32], delta: &mut [f32]) {
         Activation::LeakyRelu => pairs.for_each(|(d, &y)| *d *= if y > 0.0 { 1.0 } else { 0.01 }),
         Activation::Tanh => pairs.for_each(|(d, &y)| *d *= 1.0 - y * y),
         Activation::Sigmoid => pairs.for_each(|(d, &y)| *d *= y * (1.0 - y)),
+        // For x <= 0, d(e^x - 1)/dx = e^x = y + 1.
+        Activation::Elu => pairs.for_each(|(d, &y)| *d *= if y > 0.0 { 1.0 } else { y + 1.0 }),
     }
 }
 
@@ -633,6 +639,7 @@ mod tests {
         let cfg = MlpVaeConfig { input_dim: 30, hidden: vec![16, 8], latent: 3, activation: Activation::Tanh, ..MlpVaeConfig::default() };
         check(cfg.clone(), 50, 3, 4.0, true);
         check(MlpVaeConfig { activation: Activation::LeakyRelu, ..cfg.clone() }, 9, 1, 0.5, false);
+        check(MlpVaeConfig { activation: Activation::Elu, ..cfg.clone() }, 21, 2, 1.0, true);
         check(MlpVaeConfig { activation: Activation::Sigmoid, hidden: vec![], ..cfg }, 33, 2, 1.0, false);
     }
 

@@ -32,6 +32,8 @@ fn bad_arguments_exit_2_with_usage() {
         vec!["train", "--model", "mlp-vae", "--out", "x", "--binarize", "sometimes"],
         vec!["train", "--model", "mlp-vae", "--out", "x", "--hidden", "512,big"],
         vec!["train", "--model", "mlp-vae", "--out", "x", "--milestones", "5;8"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--activation", "swish"],
+        vec!["train", "--model", "conv-vae", "--out", "x", "--activation", "elu"],
     ] {
         let (code, _, err) = vae(&args, None);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -94,6 +96,21 @@ fn train_eval_on_a_tiny_mnist_directory() {
     let (code, out, err) = vae(&["data", "info", "--dir", dir.to_str().unwrap()], None);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("[64, 784]"), "{out}");
+
+    // A non-default activation is kept in the checkpoint: eval rebuilds the same model.
+    let elu = root.path().join("elu.safetensors");
+    let (code, _, err) = vae(
+        &["train", "--model", "mlp-vae", "--epochs", "1", "--hidden", "32", "--activation", "elu", "--batch-size", "16", "--out", elu.to_str().unwrap(), "--json"],
+        Some(root.path()),
+    );
+    assert_eq!(code, 0, "{err}");
+    let model = vae_core::checkpoint::load(&elu, &candle_core::Device::Cpu).unwrap();
+    match model.config() {
+        vae_core::models::ModelConfig::MlpVae(c) => assert_eq!((c.activation, c.hidden.as_slice()), (vae_core::models::Activation::Elu, &[32][..])),
+        other => panic!("expected an MLP VAE, got {other:?}"),
+    }
+    let (code, _, err) = vae(&["eval", elu.to_str().unwrap()], Some(root.path()));
+    assert_eq!(code, 0, "{err}");
 
     // The figure commands write real pictures.
     let ck = ckpt.to_str().unwrap();

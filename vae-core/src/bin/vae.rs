@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vae_core::data::{Corruption, Dataset, FashionMnist, Mnist};
-use vae_core::models::{Model, MODEL_NAMES};
+use vae_core::models::{Activation, Model, MODEL_NAMES};
 use vae_core::objective::Objective;
 use vae_core::rng::Rng;
 use vae_core::training::{Binarization, TrainConfig, Trainer};
@@ -18,7 +18,7 @@ const USAGE: &str = "\
 usage: vae <command> [options]
 
 commands:
-  train   --model M --dataset D --epochs N --seed S --out CKPT [--latent Z] [--hidden H1,H2] [--batch-size B]
+  train   --model M --dataset D --epochs N --seed S --out CKPT [--latent Z] [--hidden H1,H2] [--activation A] [--batch-size B]
           [--lr LR] [--beta B] [--binarize none|static|dynamic] [--denoise gaussian:0.5|salt-pepper:0.2|mask:0.3]
           [--objective mse|bce|elbo|mc-elbo] [--milestones E1,E2] [--gamma G]
           [--train-size N] [--test-size N] [--data-dir DIR] [--json]
@@ -192,7 +192,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     let o = Opts::parse(
         "train",
         args,
-        &["model", "dataset", "epochs", "seed", "out", "latent", "hidden", "batch-size", "lr", "beta", "binarize", "denoise", "objective", "milestones", "gamma", "train-size", "test-size", "data-dir", "max-batches"],
+        &["model", "dataset", "epochs", "seed", "out", "latent", "hidden", "activation", "batch-size", "lr", "beta", "binarize", "denoise", "objective", "milestones", "gamma", "train-size", "test-size", "data-dir", "max-batches"],
         &["json", "quiet"],
     )?;
     o.no_positional()?;
@@ -228,6 +228,11 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     if let Some(h) = o.get("hidden") {
         let sizes = parse_list(h, "train: --hidden", "512,256")?;
         model_cfg.set_hidden(sizes).map_err(|e| Usage(format!("train: --hidden: {e}")))?;
+    }
+    if let Some(a) = o.get("activation") {
+        let names: Vec<&str> = Activation::ALL.iter().map(|a| a.name()).collect();
+        let act = Activation::from_name(a).ok_or_else(|| Usage(format!("train: --activation {a}: expected one of {}", names.join(", "))))?;
+        model_cfg.set_activation(act).map_err(|e| Usage(format!("train: --activation: {e}")))?;
     }
     let model = Model::new(model_cfg, cfg.seed, &vae_core::device::default_device())?;
     let json = o.has("json");

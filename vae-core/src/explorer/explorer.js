@@ -30,7 +30,7 @@
   }
 
   // ---- decoder: every buffer is allocated once, here ----
-  var ACT = { identity: 0, relu: 1, tanh: 2, sigmoid: 3, leaky_relu: 4 };
+  var ACT = { identity: 0, relu: 1, tanh: 2, sigmoid: 3, leaky_relu: 4, elu: 5 };
   var layers = D.layers.map(function (L) {
     var o = { type: L.type, act: ACT[L.act], slope: L.slope };
     if (L.type === 'dense') { o.n = L.in_dim; o.m = L.out_dim; o.w = f32(L.w); o.b = f32(L.b); o.y = new Float32Array(L.out_dim); }
@@ -46,6 +46,7 @@
     else if (a === 2) for (i = 0; i < n; i++) y[i] = Math.tanh(y[i]);
     else if (a === 3) for (i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-y[i]));
     else if (a === 4) for (i = 0; i < n; i++) { if (y[i] < 0) y[i] *= slope; }
+    else if (a === 5) for (i = 0; i < n; i++) { if (y[i] < 0) y[i] = Math.expm1(y[i]); }
   }
   function dense(L, x) {
     var w = L.w, b = L.b, y = L.y, n = L.n, m = L.m, o, i, r, acc;

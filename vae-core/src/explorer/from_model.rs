@@ -27,6 +27,7 @@ fn activation(a: layers::Activation) -> Activation {
         layers::Activation::Tanh => Activation::Tanh,
         layers::Activation::Sigmoid => Activation::Sigmoid,
         layers::Activation::LeakyRelu => Activation::LeakyRelu(0.01),
+        layers::Activation::Elu => Activation::Elu,
     }
 }
 

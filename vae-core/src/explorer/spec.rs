@@ -47,6 +47,8 @@ pub enum Activation {
     Sigmoid,
     /// `x` for `x > 0`, `slope * x` otherwise.
     LeakyRelu(f32),
+    /// `x` for `x > 0`, `e^x - 1` otherwise.
+    Elu,
 }
 
 impl Activation {
@@ -63,6 +65,13 @@ impl Activation {
                     slope * x
                 }
             }
+            Activation::Elu => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x.exp_m1()
+                }
+            }
         }
     }
 
@@ -74,6 +83,7 @@ impl Activation {
             Activation::Tanh => ("tanh", 0.0),
             Activation::Sigmoid => ("sigmoid", 0.0),
             Activation::LeakyRelu(s) => ("leaky_relu", s),
+            Activation::Elu => ("elu", 0.0),
         }
     }
 }
@@ -396,6 +406,7 @@ mod tests {
             Activation::Tanh => t.tanh().unwrap(),
             Activation::Sigmoid => candle_nn::ops::sigmoid(&t).unwrap(),
             Activation::LeakyRelu(s) => candle_nn::ops::leaky_relu(&t, f64::from(s)).unwrap(),
+            Activation::Elu => t.elu(1.0).unwrap(),
         };
         for layer in &spec.layers {
             t = match layer {
@@ -431,7 +442,7 @@ mod tests {
         let mut rng = Rng::new(7);
         let spec = DecoderSpec {
             latent_dim: 20,
-            layers: vec![dense(&mut rng, 20, 64, Activation::Relu), dense(&mut rng, 64, 784, Activation::Identity)],
+            layers: vec![dense(&mut rng, 20, 64, Activation::Relu), dense(&mut rng, 64, 32, Activation::Elu), dense(&mut rng, 32, 784, Activation::Identity)],
             output: OutputKind::Logits,
             height: 28,
             width: 28,

@@ -29,6 +29,9 @@ pub enum Activation {
     Sigmoid,
     /// max(x, 0.01 x)
     LeakyRelu,
+    /// x for x > 0, e^x - 1 otherwise (Clevert et al., 2016): smooth, with negative outputs
+    /// that keep a gradient where ReLU has none.
+    Elu,
 }
 
 impl Activation {
@@ -38,14 +41,24 @@ impl Activation {
             Activation::Tanh => x.tanh(),
             Activation::Sigmoid => candle_nn::ops::sigmoid(x),
             Activation::LeakyRelu => candle_nn::ops::leaky_relu(x, 0.01),
+            Activation::Elu => x.elu(1.0),
         }
     }
+    /// All of them, in the order the CLI lists them.
+    pub const ALL: [Activation; 5] = [Activation::Relu, Activation::LeakyRelu, Activation::Elu, Activation::Tanh, Activation::Sigmoid];
+
+    /// The activation called `name` (`relu`, `leaky_relu`, `elu`, `tanh`, `sigmoid`; `-` works for `_`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name.replace('-', "_"))
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Relu => "relu",
             Activation::Tanh => "tanh",
             Activation::Sigmoid => "sigmoid",
             Activation::LeakyRelu => "leaky_relu",
+            Activation::Elu => "elu",
         }
     }
 }

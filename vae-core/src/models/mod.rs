@@ -122,6 +122,17 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Sets the hidden-layer non-linearity of a dense model; an error for convolutional models,
+    /// whose ReLUs are part of the architecture they reproduce.
+    pub fn set_activation(&mut self, activation: Activation) -> Result<()> {
+        match self {
+            ModelConfig::MlpAe(c) => c.activation = activation,
+            ModelConfig::MlpVae(c) => c.activation = activation,
+            other => return Err(Error::config(format!("{} has fixed ReLU layers: the activation applies to the dense models only", other.kind()))),
+        }
+        Ok(())
+    }
+
     pub fn num_classes(&self) -> Option<usize> {
         match self {
             ModelConfig::MlpAe(c) => c.num_classes,
