@@ -72,7 +72,8 @@ impl ConvVae {
         y.broadcast_add(&b.reshape((1, (), 1, 1))?)
     }
 
-    /// Keras `padding='same'` transposed conv with kernel 3: padding 1, output_padding stride-1.
+    /// Kernel 3, output `in * stride` as Keras's `padding='same'`, in PyTorch's window (padding 1,
+    /// output_padding stride-1): the window moves by a pixel, the cost does not change.
     fn conv_t(&self, imp: Impl, x: &Tensor, i: usize, stride: usize) -> Result<Tensor> {
         let (w, b) = (self.vars[i].as_tensor(), self.vars[i + 1].as_tensor());
         let y = match imp {

@@ -15,7 +15,8 @@ fn dense(rng: &mut Rng, i: usize, o: usize, activation: Activation) -> DecoderLa
     DecoderLayer::Dense { weight, bias, in_dim: i, out_dim: o, activation }
 }
 
-fn convt(rng: &mut Rng, c_in: usize, c_out: usize, activation: Activation) -> DecoderLayer {
+/// Kernel 3, stride 2: TensorFlow's 'same' window (`tf_same`) or PyTorch's padding 1 + 1.
+fn convt(rng: &mut Rng, c_in: usize, c_out: usize, activation: Activation, tf_same: bool) -> DecoderLayer {
     DecoderLayer::ConvTranspose2d {
         weight: rng.normal_vec(c_in * c_out * 9).iter().map(|v| v * 0.5).collect(),
         bias: rng.normal_vec(c_out).iter().map(|v| v * 0.2).collect(),
@@ -23,8 +24,9 @@ fn convt(rng: &mut Rng, c_in: usize, c_out: usize, activation: Activation) -> De
         c_out,
         kernel: 3,
         stride: 2,
-        padding: 1,
-        output_padding: 1,
+        padding: if tf_same { 0 } else { 1 },
+        output_padding: if tf_same { 0 } else { 1 },
+        crop_end: usize::from(tf_same),
         activation,
     }
 }
@@ -74,8 +76,8 @@ fn main() -> vae_core::Result<()> {
         vec![
             dense(&mut rng, 2, 7 * 7 * 8, Activation::Relu),
             DecoderLayer::Reshape { channels: 8, height: 7, width: 7 },
-            convt(&mut rng, 8, 4, Activation::Relu),
-            convt(&mut rng, 4, 1, Activation::Identity),
+            convt(&mut rng, 8, 4, Activation::Relu, true),
+            convt(&mut rng, 4, 1, Activation::Identity, false),
         ],
         None,
     );

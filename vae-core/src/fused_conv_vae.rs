@@ -187,7 +187,7 @@ impl FusedConvVae {
             let t: &ConvTranspose2d = d;
             let (cin, cout, k, k2) = t.weight.dims4().ok()?;
             (cin == c && k == k2).then_some(())?;
-            let (oh, ow) = ((h - 1) * t.stride + k + t.output_padding - 2 * t.padding, (w - 1) * t.stride + k + t.output_padding - 2 * t.padding);
+            let (oh, ow) = (t.out_len(h), t.out_len(w));
             tensors.extend([t.weight.clone(), t.bias.clone()]);
             deconvs.push(Conv { cin, cout, k, stride: t.stride, padding: t.padding, h, w, oh, ow });
             (c, h, w) = (cout, oh, ow);

@@ -73,6 +73,7 @@ pub fn decoder_spec(model: &Model) -> Result<DecoderSpec> {
                 stride: t.stride,
                 padding: t.padding,
                 output_padding: t.output_padding,
+                crop_end: t.crop_end,
                 activation: if i < last { Activation::Relu } else { Activation::Identity },
             });
         }

@@ -15,7 +15,7 @@
 //!                               activation: Activation::Relu },
 //!         DecoderLayer::Reshape { channels: 2, height: 2, width: 2 },
 //!         DecoderLayer::ConvTranspose2d { weight: vec![0.2; 2 * 1 * 3 * 3], bias: vec![0.0], c_in: 2, c_out: 1,
-//!             kernel: 3, stride: 2, padding: 1, output_padding: 1, activation: Activation::Identity },
+//!             kernel: 3, stride: 2, padding: 1, output_padding: 1, crop_end: 0, activation: Activation::Identity },
 //!     ],
 //!     output: OutputKind::Logits, height: 4, width: 4, conditional_classes: None,
 //! };

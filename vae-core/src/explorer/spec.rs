@@ -11,7 +11,8 @@
 //!
 //! A transposed convolution scatters every input pixel into a `k x k` window of the output:
 //! `out[co, iy*s - p + ky, ix*s - p + kx] += x[ci, iy, ix] * w[ci, co, ky, kx]`, so the
-//! output side is `(in - 1)*s - 2p + (k - 1) + output_padding + 1` (candle's formula).
+//! output side is `(in - 1)*s - 2p + (k - 1) + output_padding + 1` (candle's formula), less
+//! `crop_end` rows and columns cut at the bottom and right (TensorFlow's `padding='same'`).
 //!
 //! ```
 //! use vae_core::explorer::{Activation, DecoderLayer, DecoderSpec, OutputKind};
@@ -119,6 +120,8 @@ pub enum DecoderLayer {
         stride: usize,
         padding: usize,
         output_padding: usize,
+        /// Rows and columns cut at the end, see [`crate::ops::conv_transpose2d_cropped`].
+        crop_end: usize,
         activation: Activation,
     },
 }
@@ -216,7 +219,7 @@ impl DecoderSpec {
                     Shape::Map(channels, height, width)
                 }
                 DecoderLayer::ConvTranspose2d {
-                    ref weight, ref bias, c_in, c_out, kernel, stride, padding, output_padding, ..
+                    ref weight, ref bias, c_in, c_out, kernel, stride, padding, output_padding, crop_end, ..
                 } => {
                     let Shape::Map(c, h, w) = cur else {
                         return Err(bad(format!(
@@ -240,7 +243,8 @@ impl DecoderSpec {
                     let side = |n: usize| {
                         ((n as isize - 1) * stride as isize - 2 * padding as isize
                             + kernel as isize
-                            + output_padding as isize)
+                            + output_padding as isize
+                            - crop_end as isize)
                             .max(0) as usize
                     };
                     let (oh, ow) = (side(h), side(w));
@@ -382,7 +386,8 @@ mod tests {
         DecoderLayer::Dense { weight, bias: rng.normal_vec(o), in_dim: i, out_dim: o, activation }
     }
 
-    fn convt(rng: &mut Rng, c_in: usize, c_out: usize, activation: Activation) -> DecoderLayer {
+    /// Kernel 3, stride 2, doubling the size: TensorFlow's 'same' window or PyTorch's.
+    fn convt(rng: &mut Rng, c_in: usize, c_out: usize, activation: Activation, tf_same: bool) -> DecoderLayer {
         DecoderLayer::ConvTranspose2d {
             weight: rng.normal_vec(c_in * c_out * 9).iter().map(|v| v * 0.4).collect(),
             bias: rng.normal_vec(c_out),
@@ -390,8 +395,9 @@ mod tests {
             c_out,
             kernel: 3,
             stride: 2,
-            padding: 1,
-            output_padding: 1,
+            padding: if tf_same { 0 } else { 1 },
+            output_padding: if tf_same { 0 } else { 1 },
+            crop_end: usize::from(tf_same),
             activation,
         }
     }
@@ -419,11 +425,13 @@ mod tests {
                 }
                 DecoderLayer::Reshape { channels, height, width } => t.reshape((1, *channels, *height, *width)).unwrap(),
                 DecoderLayer::ConvTranspose2d {
-                    weight, bias, c_in, c_out, kernel, stride, padding, output_padding, activation,
+                    weight, bias, c_in, c_out, kernel, stride, padding, output_padding, crop_end, activation,
                 } => {
                     let w = Tensor::from_slice(weight, (*c_in, *c_out, *kernel, *kernel), &dev).unwrap();
                     let b = Tensor::from_slice(bias, (1, *c_out, 1, 1), &dev).unwrap();
                     let y = t.conv_transpose2d(&w, *padding, *output_padding, *stride, 1).unwrap();
+                    let (oh, ow) = (y.dim(2).unwrap() - crop_end, y.dim(3).unwrap() - crop_end);
+                    let y = y.narrow(2, 0, oh).unwrap().narrow(3, 0, ow).unwrap();
                     act(y.broadcast_add(&b).unwrap(), *activation)
                 }
             };
@@ -463,8 +471,8 @@ mod tests {
             layers: vec![
                 dense(&mut rng, 2, 7 * 7 * 8, Activation::Relu),
                 DecoderLayer::Reshape { channels: 8, height: 7, width: 7 },
-                convt(&mut rng, 8, 4, Activation::LeakyRelu(0.1)),
-                convt(&mut rng, 4, 1, Activation::Identity),
+                convt(&mut rng, 8, 4, Activation::LeakyRelu(0.1), true),
+                convt(&mut rng, 4, 1, Activation::Identity, false),
             ],
             output: OutputKind::Logits,
             height: 28,
@@ -491,6 +499,7 @@ mod tests {
             stride: 3,
             padding: 2,
             output_padding: 2,
+            crop_end: 0,
             activation: Activation::Tanh,
         };
         // (4-1)*3 - 4 + 3 + 2 + 1 = 11
@@ -544,7 +553,7 @@ mod tests {
         assert!(msg.contains("produces 4 values"), "{msg}");
         let conv_first = DecoderSpec {
             latent_dim: 2,
-            layers: vec![convt(&mut rng, 2, 1, Activation::Identity)],
+            layers: vec![convt(&mut rng, 2, 1, Activation::Identity, false)],
             output: OutputKind::Logits,
             height: 2,
             width: 2,

@@ -135,7 +135,9 @@ impl Conv2d {
     }
 }
 
-/// 2-D transposed convolution: output size `(in - 1) * stride - 2 * padding + k + output_padding`.
+/// 2-D transposed convolution: output size
+/// `(in - 1) * stride - 2 * padding + k + output_padding - crop_end` (PyTorch's, less `crop_end`
+/// rows and columns cut at the bottom and right; see [`crate::ops::conv_transpose2d_cropped`]).
 #[derive(Clone, Debug)]
 pub struct ConvTranspose2d {
     pub weight: Tensor,
@@ -143,6 +145,8 @@ pub struct ConvTranspose2d {
     pub stride: usize,
     pub padding: usize,
     pub output_padding: usize,
+    /// Rows and columns cut at the end: 1 where TensorFlow's `padding='same'` puts an odd surplus.
+    pub crop_end: usize,
 }
 
 pub fn conv_transpose2d(
@@ -177,21 +181,44 @@ pub fn conv_transpose2d_with(
         stride,
         padding,
         output_padding,
+        crop_end: 0,
     })
+}
+
+/// Keras's `Conv2DTranspose(padding='same')`: output `in * stride`. Of the `k - stride` rows and
+/// columns a full transposed convolution has beyond that, `(k - stride) / 2` are cut at the start
+/// and the rest at the end (PyTorch-style padding would cut the odd one at the start instead,
+/// shifting the output by a pixel).
+pub fn conv_transpose2d_same(c_in: usize, c_out: usize, k: usize, stride: usize, scheme: InitScheme, vb: VarBuilder) -> Result<ConvTranspose2d> {
+    if k < stride {
+        candle_core::bail!("conv_transpose2d_same: kernel {k} is smaller than stride {stride}; 'same' needs k >= stride")
+    }
+    let surplus = k - stride;
+    let mut layer = conv_transpose2d_with(c_in, c_out, k, stride, surplus / 2, 0, scheme, vb)?;
+    layer.crop_end = surplus % 2;
+    Ok(layer)
 }
 
 impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = crate::ops::conv_transpose2d(x, &self.weight, self.stride, self.padding, self.output_padding)?;
-        crate::ops::add_channel_bias(&y, &self.bias)
+        crate::ops::add_channel_bias(&self.transpose(x)?, &self.bias)
     }
 }
 
 impl ConvTranspose2d {
     /// `relu(forward(x))`, with bias and activation fused.
     pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
-        let y = crate::ops::conv_transpose2d(x, &self.weight, self.stride, self.padding, self.output_padding)?;
-        crate::ops::add_channel_bias_relu(&y, &self.bias)
+        crate::ops::add_channel_bias_relu(&self.transpose(x)?, &self.bias)
+    }
+
+    fn transpose(&self, x: &Tensor) -> Result<Tensor> {
+        crate::ops::conv_transpose2d_cropped(x, &self.weight, self.stride, self.padding, self.output_padding, self.crop_end)
+    }
+
+    /// Output side for an input side `len` (square kernels).
+    pub fn out_len(&self, len: usize) -> usize {
+        let k = self.weight.dim(2).unwrap_or(0);
+        ((len.max(1) - 1) * self.stride + k + self.output_padding).saturating_sub(2 * self.padding + self.crop_end)
     }
 }
 
@@ -323,5 +350,26 @@ mod tests {
         let d = linear_with(2304, 4, InitScheme::Keras, vb.pp("d")).unwrap();
         let max = d.weight().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(max <= (6.0f32 / 2308.0).sqrt(), "dense glorot limit exceeded: {max}");
+    }
+
+    /// Keras 'same' keeps the first `in * stride` rows and columns of the full transposed
+    /// convolution (after `(k - stride) / 2` cut at the start), not PyTorch's centred window.
+    #[test]
+    fn same_transposed_convolution_keeps_tensorflows_window() {
+        let p = super::super::params::Params::new(3);
+        let vb = p.var_builder(DType::F32, &Device::Cpu);
+        let x = crate::rng::Rng::new(4).randn((2, 3, 7, 5), &Device::Cpu).unwrap();
+        for (k, s) in [(3, 2), (3, 1), (4, 2), (5, 2), (2, 2)] {
+            let t = conv_transpose2d_same(3, 2, k, s, InitScheme::Torch, vb.pp(format!("t{k}{s}"))).unwrap();
+            let y = t.forward(&x).unwrap();
+            assert_eq!(y.dims(), &[2, 2, 7 * s, 5 * s], "k {k} s {s}");
+            assert_eq!((t.out_len(7), t.out_len(5)), (7 * s, 5 * s));
+            let full = x.conv_transpose2d(&t.weight, 0, 0, s, 1).unwrap().broadcast_add(&t.bias.reshape((1, 2, 1, 1)).unwrap()).unwrap();
+            let start = (k - s) / 2;
+            let want = full.narrow(2, start, 7 * s).unwrap().narrow(3, start, 5 * s).unwrap();
+            let d = (y - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(d < 1e-5, "k {k} s {s}: max diff {d}");
+        }
+        assert!(conv_transpose2d_same(3, 2, 1, 2, InitScheme::Torch, vb.pp("bad")).is_err());
     }
 }

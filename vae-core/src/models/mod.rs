@@ -28,7 +28,7 @@ pub mod mlp_vae;
 pub mod params;
 
 pub use conv_ae::{ConvAeConfig, ConvAutoencoder};
-pub use conv_vae::{ConvVae, ConvVaeConfig};
+pub use conv_vae::{ConvVae, ConvVaeConfig, DeconvPadding};
 pub use layers::Activation;
 pub use mlp_ae::{MlpAeConfig, MlpAutoencoder};
 pub use mlp_vae::{MlpVae, MlpVaeConfig};

@@ -6,6 +6,8 @@
 //! `[Cin, H*W]`, then `col2im` scatters the columns. It is the adjoint of [`super::conv2d`] with the
 //! same stride and padding, which is why the output size is any `OH` with
 //! `(OH + 2p - K) / s + 1 = H`, i.e. `OH = (H-1)*s - 2p + K + output_padding`, `output_padding < s`.
+//! Smaller outputs cut rows and columns at the end ([`super::conv_transpose2d_cropped`],
+//! TensorFlow's 'same'); their gradient treats the cut rows as zeros.
 //!
 //! Gradients: `dx = conv2d(dy, w)` (same stride and padding) and
 //! `dW = Σ_b x[b] · im2col(dy[b])ᵀ`, the convolution weight gradient with the roles swapped.
@@ -24,7 +26,7 @@
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::{Conv2dOp, Conv2dWeightGrad};
-use super::kernels::{col2im, conv_out_len, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
+use super::kernels::{col2im, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
 use super::dims4;
 
 /// Transposed convolution with an explicit output size; see the module docs.
@@ -76,7 +78,10 @@ impl CustomOp2 for ConvTranspose2dOp {
             bail!("conv_transpose2d: only square kernels are supported, got {kh}x{kw}")
         }
         let (s, p) = (self.stride, self.padding);
-        if conv_out_len(self.out_h, kh, s, p) != Some(h) || conv_out_len(self.out_w, kw, s, p) != Some(w) {
+        // Any output up to PyTorch's largest (output_padding = stride - 1), cut at the end as
+        // far as wanted (see `conv_transpose2d_cropped`).
+        let reachable = |out: usize, len: usize| out >= 1 && out + 2 * p < len * s + kh;
+        if !reachable(self.out_h, h) || !reachable(self.out_w, w) {
             bail!(
                 "conv_transpose2d: output {}x{} is not reachable from a {h}x{w} input with kernel {kh}, stride {s}, padding {p} (output_padding must be < stride)",
                 self.out_h,
@@ -105,6 +110,11 @@ impl CustomOp2 for ConvTranspose2dOp {
             let dw = both.narrow(0, nx, w.elem_count())?.reshape(w.shape())?;
             return Ok((Some(dx), Some(dw)));
         }
+        // The conv2d ops infer their sizes from dy's: give back, as zeros, the rows and columns
+        // that `crop_end` cut off (see `conv_transpose2d_cropped`).
+        let (_, _, h, wd) = x.dims4()?;
+        let cut = |len: usize, out: usize| ((len - 1) * self.stride + k).saturating_sub(2 * self.padding + out);
+        let dy = dy.pad_with_zeros(2, 0, cut(h, self.out_h))?.pad_with_zeros(3, 0, cut(wd, self.out_w))?;
         let dx = if x.track_op() {
             Some(dy.apply_op2(w, Conv2dOp { stride: self.stride, padding: self.padding })?)
         } else {

@@ -117,22 +117,56 @@ pub fn conv_transpose2d(
     padding: usize,
     output_padding: usize,
 ) -> Result<Tensor> {
-    // output_padding >= stride adds rows no input pixel reaches; rare enough to leave to candle.
-    if !fast_path(x, w) || output_padding >= stride {
-        return x.conv_transpose2d(w, padding, output_padding, stride, 1);
-    }
+    conv_transpose2d_cropped(x, w, stride, padding, output_padding, 0)
+}
+
+/// [`conv_transpose2d`] with `crop_end` more rows and columns cut from the bottom and the right:
+/// `OH = (H - 1)*stride - 2*padding + K + output_padding - crop_end`, the same values as candle's
+/// `conv_transpose2d` followed by `narrow` to the first `OH` rows and `OW` columns.
+///
+/// TensorFlow's `padding='same'` needs it. A full transposed convolution has `K - stride` rows more
+/// than `H*stride`; PyTorch's `padding` cuts the same number from both sides (then
+/// `output_padding` adds back at the end), TensorFlow cuts `(K - stride) / 2` at the start and the
+/// rest, the odd one, at the end. For kernel 3 and stride 2: PyTorch `padding 1, output_padding 1`
+/// keeps rows 1..=2H of the full output, TensorFlow `padding 0, crop_end 1` keeps rows 0..2H.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// let x = Tensor::ones((1, 1, 2, 2), DType::F32, &Device::Cpu)?;
+/// let w = Tensor::ones((1, 1, 3, 3), DType::F32, &Device::Cpu)?;
+/// let tf = vae_core::ops::conv_transpose2d_cropped(&x, &w, 2, 0, 0, 1)?;
+/// let full = x.conv_transpose2d(&w, 0, 0, 2, 1)?; // 5x5
+/// assert_eq!(tf.dims(), &[1, 1, 4, 4]);
+/// let cut = full.narrow(2, 0, 4)?.narrow(3, 0, 4)?;
+/// assert_eq!(tf.flatten_all()?.to_vec1::<f32>()?, cut.flatten_all()?.to_vec1::<f32>()?);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub fn conv_transpose2d_cropped(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+    crop_end: usize,
+) -> Result<Tensor> {
     let (_, _, h, wd) = x.dims4()?;
     let k = w.dim(2)?;
     let out = |len: usize| -> Result<usize> {
         let full = (len.max(1) - 1) * stride + k + output_padding;
-        if len == 0 || full < 2 * padding + 1 {
+        if len == 0 || full < 2 * padding + crop_end + 1 {
             bail!(
-                "conv_transpose2d: a {h}x{wd} input with kernel {k}, stride {stride}, padding {padding}, output_padding {output_padding} gives an empty output"
+                "conv_transpose2d: a {h}x{wd} input with kernel {k}, stride {stride}, padding {padding}, output_padding {output_padding}, crop_end {crop_end} gives an empty output"
             )
         }
-        Ok(full - 2 * padding)
+        Ok(full - 2 * padding - crop_end)
     };
-    let op = ConvTranspose2dOp { stride, padding, out_h: out(h)?, out_w: out(wd)? };
+    let (out_h, out_w) = (out(h)?, out(wd)?);
+    // output_padding >= stride adds rows no input pixel reaches; rare enough to leave to candle.
+    if !fast_path(x, w) || output_padding >= stride {
+        let y = x.conv_transpose2d(w, padding, output_padding, stride, 1)?;
+        return if crop_end == 0 { Ok(y) } else { y.narrow(2, 0, out_h)?.narrow(3, 0, out_w) };
+    }
+    let op = ConvTranspose2dOp { stride, padding, out_h, out_w };
     x.contiguous()?.apply_op2(&w.contiguous()?, op)
 }
 

@@ -2,7 +2,7 @@
 //! central finite differences.
 use candle_core::{DType, Device, Tensor, Var};
 
-use super::{conv2d, conv_transpose2d};
+use super::{conv2d, conv_transpose2d, conv_transpose2d_cropped};
 use crate::rng::Rng;
 
 type R<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -127,6 +127,49 @@ fn conv_transpose2d_gradients_match_candle_autograd() -> R<()> {
     Ok(())
 }
 
+/// Rows and columns cut at the end (TensorFlow's 'same'), against candle's transposed
+/// convolution cut with `narrow`: values, both gradients together (the fused backward op) and
+/// each one alone (the conv2d ops on the zero-padded output gradient).
+#[test]
+fn cropped_conv_transpose2d_matches_candle_then_narrow() -> R<()> {
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(8);
+    let mut checked = 0;
+    for (i, (b, cin, cout, h, w, k, s, p, op)) in conv_t_cases().into_iter().enumerate() {
+        for crop in 1..=2 {
+            let (full_h, full_w) = ((h - 1) * s + k + op, (w - 1) * s + k + op);
+            if full_h < 2 * p + crop + 1 || full_w < 2 * p + crop + 1 {
+                continue;
+            }
+            let reference = |x: &Tensor, wt: &Tensor| -> candle_core::Result<Tensor> {
+                let y = x.conv_transpose2d(wt, p, op, s, 1)?;
+                let (oh, ow) = (y.dim(2)? - crop, y.dim(3)? - crop);
+                y.narrow(2, 0, oh)?.narrow(3, 0, ow)
+            };
+            let ours = |x: &Tensor, wt: &Tensor| conv_transpose2d_cropped(x, wt, s, p, op, crop);
+            let case = (b, cin, cout, h, w, k, s, p, op, crop);
+            let x = rng.randn((b, cin, h, w), &dev)?;
+            let wt = rng.randn((cin, cout, k, k), &dev)?;
+            assert!(max_diff(&ours(&x, &wt)?, &reference(&x, &wt)?)? < 1e-4, "forward {case:?}");
+            let (fx, fw) = grads(ours, &x, &wt, i as u64)?;
+            let (sx, sw) = grads(reference, &x, &wt, i as u64)?;
+            assert!(max_diff(&fx, &sx)? < 1e-4, "dx {case:?}: {}", max_diff(&fx, &sx)?);
+            assert!(max_diff(&fw, &sw)? < 1e-3, "dw {case:?}: {}", max_diff(&fw, &sw)?);
+            // One argument tracked at a time.
+            let r = Rng::new(i as u64).randn(reference(&x, &wt)?.shape().clone(), &dev)?;
+            let xv = Var::from_tensor(&x)?;
+            let gx = (ours(xv.as_tensor(), &wt)? * &r)?.sum_all()?.backward()?;
+            assert!(max_diff(gx.get(xv.as_tensor()).ok_or("no dx")?, &sx)? < 1e-4, "dx alone {case:?}");
+            let wv = Var::from_tensor(&wt)?;
+            let gw = (ours(&x, wv.as_tensor())? * &r)?.sum_all()?.backward()?;
+            assert!(max_diff(gw.get(wv.as_tensor()).ok_or("no dw")?, &sw)? < 1e-3, "dw alone {case:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} cases");
+    Ok(())
+}
+
 /// Central differences of `sum(f(x, w) * r)` in f64 against the custom-op gradients.
 fn finite_difference_check(
     f: impl Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>,
@@ -174,7 +217,9 @@ fn conv2d_gradient_matches_finite_differences() -> R<()> {
 
 #[test]
 fn conv_transpose2d_gradient_matches_finite_differences() -> R<()> {
-    finite_difference_check(|x, w| conv_transpose2d(x, w, 2, 1, 1), (2, 2, 3, 4), (2, 3, 3, 3))
+    finite_difference_check(|x, w| conv_transpose2d(x, w, 2, 1, 1), (2, 2, 3, 4), (2, 3, 3, 3))?;
+    // TensorFlow's 'same' for kernel 3, stride 2.
+    finite_difference_check(|x, w| conv_transpose2d_cropped(x, w, 2, 0, 0, 1), (2, 2, 3, 4), (2, 3, 3, 3))
 }
 
 #[test]
