@@ -16,6 +16,7 @@ fn vae(args: &[&str], data_dir: Option<&Path>) -> (i32, String, String) {
 
 #[test]
 fn bad_arguments_exit_2_with_usage() {
+    let empty = tempfile::tempdir().unwrap();
     for args in [
         vec![],
         vec!["frobnicate"],
@@ -34,8 +35,15 @@ fn bad_arguments_exit_2_with_usage() {
         vec!["train", "--model", "mlp-vae", "--out", "x", "--milestones", "5;8"],
         vec!["train", "--model", "mlp-vae", "--out", "x", "--activation", "swish"],
         vec!["train", "--model", "conv-vae", "--out", "x", "--activation", "elu"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--train-size", "lots"],
+        vec!["eval", "missing.safetensors", "--iwae", "many"],
+        vec!["eval", "missing.safetensors", "--objective", "joy"],
+        vec!["sample", "missing.safetensors", "--out", "s.png", "--seed", "-1"],
+        vec!["scatter", "missing.safetensors", "--out", "z.svg", "--n", "all"],
+        vec!["bench", "--model", "mlp-vae", "--epochs", "x"],
     ] {
-        let (code, _, err) = vae(&args, None);
+        // No data and no checkpoints: a bad flag must be reported as such before any file is read.
+        let (code, _, err) = vae(&args, Some(empty.path()));
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("usage: vae"), "{args:?}: {err}");
     }

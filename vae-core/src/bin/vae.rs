@@ -178,9 +178,14 @@ fn parse_objective(v: &str) -> std::result::Result<Objective, Usage> {
     }
 }
 
-fn prepare(data: Dataset, o: &Opts, binarize_static: Option<f32>) -> CliResult<Dataset> {
-    let n_train = o.num("train-size", usize::MAX)?;
-    let n_test = o.num("test-size", usize::MAX)?;
+/// `--train-size` and `--test-size` (all images by default).
+fn subset_sizes(o: &Opts) -> CliResult<(usize, usize)> {
+    Ok((o.num("train-size", usize::MAX)?, o.num("test-size", usize::MAX)?))
+}
+
+/// The commands parse every option before they read a file, so that a bad flag is a usage error
+/// (exit 2) whether or not the data and checkpoints are there.
+fn prepare(data: Dataset, (n_train, n_test): (usize, usize), binarize_static: Option<f32>) -> CliResult<Dataset> {
     let mut d = data.subset(n_train, n_test)?;
     if let Some(t) = binarize_static {
         d = d.binarized(t)?;
@@ -223,7 +228,6 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
         quiet: o.has("json") || o.has("quiet"),
     };
     let latent: Option<usize> = o.opt_num("latent")?;
-    let data = prepare(load_dataset(dataset, o.get("data-dir"))?, &o, stat)?;
     let mut model_cfg = vae_core::models::ModelConfig::from_name(model_name, latent)?;
     if let Some(h) = o.get("hidden") {
         let sizes = parse_list(h, "train: --hidden", "512,256")?;
@@ -234,6 +238,8 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
         let act = Activation::from_name(a).ok_or_else(|| Usage(format!("train: --activation {a}: expected one of {}", names.join(", "))))?;
         model_cfg.set_activation(act).map_err(|e| Usage(format!("train: --activation: {e}")))?;
     }
+    let sizes = subset_sizes(&o)?;
+    let data = prepare(load_dataset(dataset, o.get("data-dir"))?, sizes, stat)?;
     let model = Model::new(model_cfg, cfg.seed, &vae_core::device::default_device())?;
     let json = o.has("json");
     if !json {
@@ -264,21 +270,21 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
     let o = Opts::parse("eval", args, &["dataset", "iwae", "binarize", "test-size", "data-dir", "seed", "objective"], &["json"])?;
     let ckpt = o.one_positional("checkpoint path")?;
     let (stat, binarization) = parse_binarize(o.get("binarize"))?;
+    let sizes = subset_sizes(&o)?;
+    let seed: u64 = o.num("seed", 0)?;
+    let objective = o.get("objective").map(parse_objective).transpose()?;
+    let iwae: Option<usize> = o.opt_num("iwae")?;
     let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
-    let data = prepare(load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?, &o, stat)?;
+    let data = prepare(load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?, sizes, stat)?;
     let mut test = data.test.clone();
     if binarization == Binarization::Dynamic {
-        test.images = vae_core::data::dynamic_binarize(&test.images, &mut Rng::new(o.num("seed", 0)?))?;
+        test.images = vae_core::data::dynamic_binarize(&test.images, &mut Rng::new(seed))?;
     }
-    let objective = match o.get("objective") {
-        Some(v) => parse_objective(v)?,
-        None => Objective::default_for(&model),
-    };
+    let objective = objective.unwrap_or_else(|| Objective::default_for(&model));
     let stats = evaluation::evaluate(&model, &test, objective, 1.0, None, 0)?;
     let pixel = evaluation::pixel_error(&model, &test)?;
-    let iwae: Option<usize> = o.opt_num("iwae")?;
     let nll = match iwae {
-        Some(k) => Some(evaluation::iwae_nll(&model, &test, k, 8192, &mut Rng::new(o.num("seed", 0)?))?),
+        Some(k) => Some(evaluation::iwae_nll(&model, &test, k, 8192, &mut Rng::new(seed))?),
         None => None,
     };
     if o.has("json") {
@@ -330,10 +336,11 @@ fn cmd_bench(args: &[String]) -> CliResult<()> {
     let name = o.require("model")?;
     let default_bs = if name == "conv-vae" { 32 } else { 128 };
     let default_lr = if name == "conv-vae" { 1e-4 } else { 1e-3 };
-    let data = prepare(load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?, &o, if name == "conv-vae" { Some(0.5) } else { None })?;
+    let (batch_size, lr, epochs, max_batches) = (o.num("batch-size", default_bs)?, o.num("lr", default_lr)?, o.num("epochs", 1)?, o.opt_num("max-batches")?);
     let model = Model::from_name(name, None, 0, &vae_core::device::default_device())?;
+    let data = prepare(load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?, (usize::MAX, usize::MAX), if name == "conv-vae" { Some(0.5) } else { None })?;
     let json = o.has("json");
-    vae_core::bench::bench_training(&model, &data, o.num("batch-size", default_bs)?, o.num("lr", default_lr)?, o.num("epochs", 1)?, o.opt_num("max-batches")?, |e| {
+    vae_core::bench::bench_training(&model, &data, batch_size, lr, epochs, max_batches, |e| {
         if json {
             println!("{}", serde_json::to_string(e).expect("serialise"));
         } else {
@@ -382,12 +389,13 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n: usize = o.num("n", 64)?;
+        let seed: u64 = o.num("seed", 0)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let labels = match model.num_classes() {
             Some(c) => Some(candle_core::Tensor::from_vec((0..n as u32).map(|i| i % c as u32).collect::<Vec<_>>(), n, model.device())?),
             None => None,
         };
-        let images = model.sample_prior(n, labels.as_ref(), &mut Rng::new(o.num("seed", 0)?))?;
+        let images = model.sample_prior(n, labels.as_ref(), &mut Rng::new(seed))?;
         write_grid(&images, Path::new(out))?;
         println!("wrote {n} samples to {out}");
         Ok(())
@@ -426,8 +434,9 @@ mod figures_cli {
         let o = Opts::parse("reconstruct", args, &["n", "out", "dataset", "data-dir"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
+        let n: usize = o.num("n", 16)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
-        let (test, _) = test_images(&o, o.num("n", 16)?)?;
+        let (test, _) = test_images(&o, n)?;
         let images = test.images.to_device(model.device())?;
         let labels = test.labels.to_device(model.device())?;
         let recon = model.reconstruct(&images, model.num_classes().map(|_| &labels))?;
@@ -440,8 +449,9 @@ mod figures_cli {
         let o = Opts::parse("scatter", args, &["n", "out", "dataset", "data-dir"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
+        let n: usize = o.num("n", 5000)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
-        let (test, names) = test_images(&o, o.num("n", 5000)?)?;
+        let (test, names) = test_images(&o, n)?;
         let test = vae_core::data::Split { images: test.images.to_device(model.device())?, labels: test.labels.to_device(model.device())? };
         let z = evaluation::encode_split(&model, &test)?;
         vae_core::figures::LatentScatter::new(&z, &test.labels)?.class_names(names).save(out)?;
@@ -453,8 +463,9 @@ mod figures_cli {
         let o = Opts::parse("explore", args, &["n", "out", "dataset", "data-dir"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
+        let n: usize = o.num("n", 3000)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
-        let (test, names) = test_images(&o, o.num("n", 3000)?)?;
+        let (test, names) = test_images(&o, n)?;
         let test = vae_core::data::Split { images: test.images.to_device(model.device())?, labels: test.labels.to_device(model.device())? };
         let explorer = vae_core::explorer::explorer_for(&model, &test, &names)?.with_title(format!("{} latent space", model.kind()));
         explorer.save(out)?;
