@@ -42,7 +42,7 @@
 //! # Ok(()) }
 //! ```
 use crate::error::Result;
-use crate::fused_vae::{bce_row, combine, cpu_f32, f32_batch, grow, mat, mat_t, rows, run_split, Partial, StepLoss};
+use crate::fused_vae::{bce_row, combine, cpu_f32, f32_batch, grow, impl_partial, mat, mat_t, rows, run_split, StepLoss};
 use crate::models::layers::{Conv2d, ConvTranspose2d};
 use crate::models::mlp_vae::{LOGVAR_MAX, LOGVAR_MIN};
 use crate::models::Model;
@@ -136,17 +136,7 @@ struct Workspace {
     kl: f64,
 }
 
-impl Partial for Workspace {
-    fn grads(&self) -> &[Vec<f32>] {
-        &self.grads
-    }
-    fn grads_mut(&mut self) -> &mut [Vec<f32>] {
-        &mut self.grads
-    }
-    fn sums(&self) -> (f64, f64) {
-        (self.recon, self.kl)
-    }
-}
+impl_partial!(Workspace);
 
 /// Weights and biases borrowed for the length of a step, in [`Params`] order.
 struct Views<'a> {

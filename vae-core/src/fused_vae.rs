@@ -97,17 +97,7 @@ struct Workspace {
     kl: f64,
 }
 
-impl Partial for Workspace {
-    fn grads(&self) -> &[Vec<f32>] {
-        &self.grads
-    }
-    fn grads_mut(&mut self) -> &mut [Vec<f32>] {
-        &mut self.grads
-    }
-    fn sums(&self) -> (f64, f64) {
-        (self.recon, self.kl)
-    }
-}
+impl_partial!(Workspace);
 
 /// What the step minimises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,6 +270,24 @@ pub(crate) trait Partial {
     /// Summed reconstruction and (unweighted) KL terms over the worker's rows.
     fn sums(&self) -> (f64, f64);
 }
+
+/// [`Partial`] for a workspace type with `grads: Vec<Vec<f32>>`, `recon: f64` and `kl: f64` fields.
+macro_rules! impl_partial {
+    ($ws:ty) => {
+        impl $crate::fused_vae::Partial for $ws {
+            fn grads(&self) -> &[Vec<f32>] {
+                &self.grads
+            }
+            fn grads_mut(&mut self) -> &mut [Vec<f32>] {
+                &mut self.grads
+            }
+            fn sums(&self) -> (f64, f64) {
+                (self.recon, self.kl)
+            }
+        }
+    };
+}
+pub(crate) use impl_partial;
 
 /// Folds the workspaces' gradients into the first one's (where `gradient` reads them) and returns
 /// the total reconstruction and KL sums.
