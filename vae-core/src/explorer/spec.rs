@@ -241,11 +241,7 @@ impl DecoderSpec {
                         return Err(bad(format!("layer {i} (ConvTranspose2d) has a zero stride or kernel")));
                     }
                     let side = |n: usize| {
-                        ((n as isize - 1) * stride as isize - 2 * padding as isize
-                            + kernel as isize
-                            + output_padding as isize
-                            - crop_end as isize)
-                            .max(0) as usize
+                        crate::ops::conv_transpose_out_len(n, kernel, stride, padding, output_padding, crop_end).unwrap_or(0)
                     };
                     let (oh, ow) = (side(h), side(w));
                     if oh == 0 || ow == 0 {

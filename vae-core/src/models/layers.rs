@@ -215,10 +215,10 @@ impl ConvTranspose2d {
         crate::ops::conv_transpose2d_cropped(x, &self.weight, self.stride, self.padding, self.output_padding, self.crop_end)
     }
 
-    /// Output side for an input side `len` (square kernels).
+    /// Output side for an input side `len` (square kernels); 0 when the output would be empty.
     pub fn out_len(&self, len: usize) -> usize {
         let k = self.weight.dim(2).unwrap_or(0);
-        ((len.max(1) - 1) * self.stride + k + self.output_padding).saturating_sub(2 * self.padding + self.crop_end)
+        crate::ops::conv_transpose_out_len(len, k, self.stride, self.padding, self.output_padding, self.crop_end).unwrap_or(0)
     }
 }
 

@@ -152,13 +152,12 @@ pub fn conv_transpose2d_cropped(
     let (_, _, h, wd) = x.dims4()?;
     let k = w.dim(2)?;
     let out = |len: usize| -> Result<usize> {
-        let full = (len.max(1) - 1) * stride + k + output_padding;
-        if len == 0 || full < 2 * padding + crop_end + 1 {
-            bail!(
+        match conv_transpose_out_len(len, k, stride, padding, output_padding, crop_end) {
+            Some(n) => Ok(n),
+            None => bail!(
                 "conv_transpose2d: a {h}x{wd} input with kernel {k}, stride {stride}, padding {padding}, output_padding {output_padding}, crop_end {crop_end} gives an empty output"
-            )
+            ),
         }
-        Ok(full - 2 * padding - crop_end)
     };
     let (out_h, out_w) = (out(h)?, out(wd)?);
     // output_padding >= stride adds rows no input pixel reaches; rare enough to leave to candle.
@@ -168,6 +167,13 @@ pub fn conv_transpose2d_cropped(
     }
     let op = ConvTranspose2dOp { stride, padding, out_h, out_w };
     x.contiguous()?.apply_op2(&w.contiguous()?, op)
+}
+
+/// Output side of [`conv_transpose2d_cropped`] for an input side `len`:
+/// `(len - 1)*stride - 2*padding + k + output_padding - crop_end`, or `None` when that is empty.
+pub fn conv_transpose_out_len(len: usize, k: usize, stride: usize, padding: usize, output_padding: usize, crop_end: usize) -> Option<usize> {
+    let full = len.checked_sub(1)? * stride + k + output_padding;
+    full.checked_sub(2 * padding + crop_end).filter(|&n| n > 0)
 }
 
 fn fast_path(x: &Tensor, w: &Tensor) -> bool {
