@@ -113,7 +113,8 @@ impl CustomOp2 for ConvTranspose2dOp {
         // The conv2d ops infer their sizes from dy's: give back, as zeros, the rows and columns
         // that `crop_end` cut off (see `conv_transpose2d_cropped`).
         let (_, _, h, wd) = x.dims4()?;
-        let cut = |len: usize, out: usize| ((len - 1) * self.stride + k).saturating_sub(2 * self.padding + out);
+        let uncropped = |len: usize| super::conv_transpose_out_len(len, k, self.stride, self.padding, 0, 0).unwrap_or(0);
+        let cut = |len: usize, out: usize| uncropped(len).saturating_sub(out);
         let dy = dy.pad_with_zeros(2, 0, cut(h, self.out_h))?.pad_with_zeros(3, 0, cut(wd, self.out_w))?;
         let dx = if x.track_op() {
             Some(dy.apply_op2(w, Conv2dOp { stride: self.stride, padding: self.padding })?)
