@@ -7,8 +7,10 @@ Models (identical architectures to vae-core):
             Adam 1e-3, loss = BCE(sum, on sigmoid logits) + KL (analytic), inputs in [0, 1].
   conv-vae: TensorFlow CVAE tutorial. Encoder Conv2d(1->32,k3,s2) ReLU, Conv2d(32->64,k3,s2) ReLU,
             flatten, Linear(->2*latent); decoder Linear(latent->7*7*32) ReLU, reshape (32,7,7),
-            ConvT(32->64,k3,s2,'same') ReLU, ConvT(64->32,k3,s2,'same') ReLU, ConvT(32->1,k3,s1,'same')
-            logits. latent 2, batch 32, Adam 1e-4, inputs binarised at 0.5, loss = BCE(sum) + KL
+            ConvT(32->64,k3,s2,p1,op1) ReLU, ConvT(64->32,k3,s2,p1,op1) ReLU, ConvT(32->1,k3,s1,p1)
+            logits (PyTorch's padding: the same sizes and cost as TensorFlow's 'same', which
+            vae-core uses by default, with the output window one pixel over). latent 2,
+            batch 32, Adam 1e-4, inputs binarised at 0.5, loss = BCE(sum) + KL
             (analytic KL; same cost as the single-sample MC ELBO).
 
 Data: raw MNIST IDX files (train-images-idx3-ubyte, 16-byte header; train-labels-idx1-ubyte,
@@ -20,6 +22,7 @@ With --max-batches N only the first N batches of each epoch run; the JSON then a
 "batches", "full_epoch_batches" and "extrapolated_epoch_seconds" (= s * full / N).
 
 Usage: python bench/pytorch_reference.py --model conv-vae --epochs 1 --threads 2 --max-batches 300
+       python bench/pytorch_reference.py --model mlp-vae --epochs 10 --milestones 9 --gamma 0.1 --test
 """
 import argparse
 import json
@@ -123,9 +126,17 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
     ap.add_argument("--max-batches", type=int, default=0, help="time only this many batches per epoch")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--milestones", default="",
+                    help="comma-separated epochs after which the learning rate is multiplied by --gamma "
+                         "(torch.optim.lr_scheduler.MultiStepLR, as `vae train --milestones`)")
+    ap.add_argument("--gamma", type=float, default=0.1)
     ap.add_argument("--test", action="store_true",
                     help="also report the test loss after each epoch (z sampled, as in pytorch/examples vae)")
     args = ap.parse_args()
+    try:
+        milestones = [int(m) for m in args.milestones.split(",") if m.strip()]
+    except ValueError:
+        ap.error(f"--milestones {args.milestones!r}: expected comma-separated epoch numbers such as 9 or 6,8")
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -145,6 +156,7 @@ def main():
             test = (test > 0.5).astype(np.float32)
         test = torch.from_numpy(test)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=args.gamma)
     n = data.shape[0]
     full_batches = (n + batch - 1) // batch
     for epoch in range(1, args.epochs + 1):
@@ -162,7 +174,9 @@ def main():
             total += loss.item()
             seen += x.shape[0]
         secs = time.perf_counter() - t0
-        rec = {"impl": "pytorch", "model": args.model, "epoch": epoch, "epoch_seconds": round(secs, 3),
+        lr_used = opt.param_groups[0]["lr"]
+        sched.step()
+        rec = {"impl": "pytorch", "model": args.model, "epoch": epoch, "epoch_seconds": round(secs, 3), "lr": lr_used,
                "samples_per_s": round(seen / secs, 1), "train_loss": round(total / seen, 4),
                "threads": torch.get_num_threads(), "torch": torch.__version__}
         if test is not None:
