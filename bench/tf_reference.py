@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The TensorFlow CVAE tutorial's recipe in TensorFlow itself, to see the spread of its test ELBO
+over seeds (the tutorial prints one run). TensorFlow is optional: nothing in the Rust build or
+tests needs it.
+
+Model (the tutorial's, and vae-core's `ConvVae` with `ConvVaeConfig::default()`):
+  encoder Conv2D(32, 3, strides 2, ReLU) -> Conv2D(64, 3, strides 2, ReLU) -> Flatten -> Dense(2 * latent)
+  decoder Dense(7*7*32, ReLU) -> Reshape(7, 7, 32) -> Conv2DTranspose(64, 3, 2, 'same', ReLU)
+          -> Conv2DTranspose(32, 3, 2, 'same', ReLU) -> Conv2DTranspose(1, 3, 1, 'same') logits
+  latent 2, batch 32, Adam 1e-4, images binarised at 0.5, training data reshuffled every epoch.
+Loss: the single-sample Monte Carlo ELBO, log p(x|z) + log N(z; 0, I) - log N(z; mu, sigma^2),
+averaged over the batch; the test ELBO is the mean of the per-batch means over the test set in
+batches of 32, as the tutorial computes it.
+
+Data: raw MNIST IDX files from $VAE_DATA_DIR/mnist, else data/mnist.
+
+Prints one JSON object per epoch: {"impl":"tensorflow","epoch":n,"test_elbo":e,"epoch_seconds":s,...}
+
+Usage: python bench/tf_reference.py --epochs 10 --seed 1 --threads 2
+Setup: python3 -m venv /work/tfvenv && /work/tfvenv/bin/pip install tensorflow-cpu numpy
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+import time
+
+try:
+    import numpy as np
+    import tensorflow as tf
+except ImportError as e:  # TensorFlow is optional; say how to get it.
+    sys.exit(f"tf_reference.py needs numpy and tensorflow ({e}); e.g. python3 -m venv /work/tfvenv "
+             "&& /work/tfvenv/bin/pip install tensorflow-cpu numpy")
+
+LOG2PI = float(np.log(2.0 * np.pi))
+
+
+def read_binarised(path):
+    with open(path, "rb") as f:
+        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        if magic != 2051:
+            sys.exit(f"{path}: bad magic {magic} (expected 2051 for IDX images)")
+        data = np.frombuffer(f.read(), dtype=np.uint8)
+    if data.size != n * rows * cols:
+        sys.exit(f"{path}: expected {n * rows * cols} pixels, found {data.size}")
+    return (data.reshape(n, rows, cols, 1).astype(np.float32) / 255.0 > 0.5).astype(np.float32)
+
+
+def mnist_dir():
+    candidates = [os.path.join(os.environ["VAE_DATA_DIR"], "mnist")] if os.environ.get("VAE_DATA_DIR") else []
+    candidates.append(os.path.join("data", "mnist"))
+    for d in candidates:
+        if os.path.exists(os.path.join(d, "train-images-idx3-ubyte")):
+            return d
+    sys.exit(f"MNIST train-images-idx3-ubyte not found in {candidates}; run `make data` "
+             "or set VAE_DATA_DIR to a folder holding mnist/")
+
+
+def build(latent):
+    layers = tf.keras.layers
+    encoder = tf.keras.Sequential([
+        layers.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, 3, strides=2, activation="relu"),
+        layers.Conv2D(64, 3, strides=2, activation="relu"),
+        layers.Flatten(),
+        layers.Dense(2 * latent),
+    ])
+    decoder = tf.keras.Sequential([
+        layers.Input(shape=(latent,)),
+        layers.Dense(7 * 7 * 32, activation="relu"),
+        layers.Reshape((7, 7, 32)),
+        layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv2DTranspose(1, 3, strides=1, padding="same"),
+    ])
+    return encoder, decoder
+
+
+def log_normal(z, mean, logvar):
+    return tf.reduce_sum(-0.5 * ((z - mean) ** 2 * tf.exp(-logvar) + logvar + LOG2PI), axis=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--latent", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: its default)")
+    args = ap.parse_args()
+
+    if args.threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.keras.utils.set_random_seed(args.seed)
+    d = mnist_dir()
+    train = read_binarised(os.path.join(d, "train-images-idx3-ubyte"))
+    test = read_binarised(os.path.join(d, "t10k-images-idx3-ubyte"))
+    train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=args.seed).batch(32)
+    test_ds = tf.data.Dataset.from_tensor_slices(test).shuffle(len(test), seed=args.seed + 1).batch(32)
+    encoder, decoder = build(args.latent)
+    opt = tf.keras.optimizers.Adam(args.lr)
+
+    def neg_elbo(x):
+        mean, logvar = tf.split(encoder(x), 2, axis=1)
+        z = mean + tf.random.normal(tf.shape(mean)) * tf.exp(0.5 * logvar)
+        logits = decoder(z)
+        logpx_z = -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=x), axis=[1, 2, 3])
+        return -tf.reduce_mean(logpx_z + log_normal(z, 0.0, 0.0) - log_normal(z, mean, logvar))
+
+    @tf.function
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loss = neg_elbo(x)
+        variables = encoder.trainable_variables + decoder.trainable_variables
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    eval_step = tf.function(neg_elbo)
+
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.perf_counter()
+        total, batches = 0.0, 0
+        for x in train_ds:
+            total += float(train_step(x))
+            batches += 1
+        secs = time.perf_counter() - t0
+        test_losses = [float(eval_step(x)) for x in test_ds]
+        print(json.dumps({"impl": "tensorflow", "epoch": epoch, "seed": args.seed,
+                          "test_elbo": round(-float(np.mean(test_losses)), 4),
+                          "train_elbo": round(-total / batches, 4), "epoch_seconds": round(secs, 2),
+                          "tf": tf.__version__}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
