@@ -24,7 +24,10 @@
 //! steps, and the partial gradients are summed at the end. The weights are read in place from the
 //! model's own tensors; [`Adam::step_with`](crate::optim::Adam::step_with) applies the gradients.
 //! The [`Trainer`](crate::training::Trainer) uses this step whenever it applies (CPU, f32, no
-//! batch norm, not conditional, the ELBO objective); `VAE_FUSED=0` turns it off. The same step
+//! batch norm, the ELBO objective); `VAE_FUSED=0` turns it off. A conditional model's first
+//! encoder and first decoder layer read $[x, \mathrm{onehot}(y)]$ and $[z, \mathrm{onehot}(y)]$;
+//! the step builds those rows, and the gradient flowing back into $z$ is the first
+//! `latent` columns of $\delta W$ (the labels get none). The same step
 //! trains the dense [`MlpAutoencoder`](crate::models::MlpAutoencoder)
 //! ([`FusedVae::new_autoencoder`]): the code layer feeds the decoder directly, and the loss is
 //! the BCE above or the squared error of the sigmoid outputs,
@@ -41,7 +44,7 @@
 //! let mut rng = Rng::new(1);
 //! let x = rng.rand((8, 784), 0.0, 1.0, &Device::Cpu)?;
 //! let eps = rng.normal_vec(8 * 2);
-//! let loss = step.forward_backward(&x, &x, &eps, 1.0)?;
+//! let loss = step.forward_backward(&x, &x, None, &eps, 1.0)?;
 //! assert!(loss.total > 0.0 && (loss.total - loss.recon - loss.kl).abs() < 1e-6);
 //! let w = model.params().trainable_vars()[0].clone();
 //! assert_eq!(step.gradient(w.as_tensor()).unwrap().len(), w.elem_count());
@@ -89,6 +92,9 @@ struct Workspace {
     z: Vec<f32>,
     /// $\sigma\odot\epsilon$, needed for the log-variance gradient.
     std_eps: Vec<f32>,
+    /// A conditional model's $[x, \mathrm{onehot}(y)]$ and $[z, \mathrm{onehot}(y)]$ rows.
+    x_cond: Vec<f32>,
+    z_cond: Vec<f32>,
     delta: Vec<f32>,
     spare: Vec<f32>,
     /// Gradients of this thread's rows: weight then bias for every layer.
@@ -119,6 +125,8 @@ pub struct FusedVae {
     code: usize,
     latent: usize,
     input_dim: usize,
+    /// Number of classes of a conditional model, 0 otherwise.
+    classes: usize,
     threads: usize,
     work: Vec<Workspace>,
     ids: Vec<TensorId>,
@@ -126,7 +134,7 @@ pub struct FusedVae {
 
 impl FusedVae {
     /// The step for `model`, or `None` when the fused path does not cover it (not a dense VAE,
-    /// batch norm, conditional, not on the CPU, not f32).
+    /// batch norm, not on the CPU, not f32).
     pub fn new(model: &Model) -> Option<Self> {
         let vae = model.mlp_vae()?;
         Self::build(model, &vae.encoder, &vae.decoder, vae.latent, Loss::Elbo)
@@ -147,9 +155,10 @@ impl FusedVae {
     }
 
     fn build(model: &Model, enc: &crate::models::mlp_ae::MlpEncoder, dec: &crate::models::mlp_ae::MlpDecoder, latent: usize, loss: Loss) -> Option<Self> {
-        if !model.device().is_cpu() || model.num_classes().is_some() {
+        if !model.device().is_cpu() {
             return None;
         }
+        let classes = model.num_classes().unwrap_or(0);
         if enc.body.has_batch_norm() || dec.body.has_batch_norm() {
             return None;
         }
@@ -174,17 +183,20 @@ impl FusedVae {
         push(&dec.out, None)?;
         let code = layers.len() - 2 - dec.body.layers().count();
         let ids = layers.iter().flat_map(|l| [l.weight.id(), l.bias.id()]).collect();
-        Some(Self { loss, code, latent, input_dim: layers[0].n_in, layers, threads: num_threads(), work: vec![], ids })
+        let input_dim = layers[0].n_in.checked_sub(classes)?;
+        Some(Self { loss, code, latent, input_dim, classes, layers, threads: num_threads(), work: vec![], ids })
     }
 
     /// Computes the loss on a batch and keeps its gradient for [`gradient`](Self::gradient).
     /// `input` goes through the encoder, `target` is what the decoder is scored against (they
     /// differ for denoising), `eps` holds the `B * latent` standard normal draws of the
-    /// reparameterisation, row by row.
-    pub fn forward_backward(&mut self, input: &Tensor, target: &Tensor, eps: &[f32], beta: f64) -> Result<StepLoss> {
+    /// reparameterisation, row by row. `labels` (class indices, one per row) are needed by a
+    /// conditional model and ignored by the others, as in [`Model::encode`].
+    pub fn forward_backward(&mut self, input: &Tensor, target: &Tensor, labels: Option<&Tensor>, eps: &[f32], beta: f64) -> Result<StepLoss> {
         let per_row = if self.loss == Loss::Elbo { self.latent } else { 0 };
         let (input, target) = f32_batch("fused VAE step", input, target, self.input_dim, eps, per_row)?;
         let (b, d) = input.dims2()?;
+        let y = self.labels(labels, b)?;
         let (xs, xl) = input.storage_and_layout();
         let (ts, tl) = target.storage_and_layout();
         let x = cpu_f32(&xs, xl, "the input batch")?;
@@ -200,16 +212,36 @@ impl FusedVae {
             self.work.resize_with(ranges.len(), Workspace::default);
         }
         let beta = if self.loss == Loss::Elbo { beta } else { 0.0 };
-        let shape = Shape { views: &views, code: self.code, latent: self.latent, inv_b: 1.0 / b as f32, beta: beta as f32, loss: self.loss };
+        let shape = Shape { views: &views, code: self.code, latent: self.latent, classes: self.classes, inv_b: 1.0 / b as f32, beta: beta as f32, loss: self.loss };
         let shape = &shape;
+        let y = &y;
         run_split(&mut self.work, &ranges, |ws, r| {
             let zl = if shape.loss == Loss::Elbo { shape.latent } else { 0 };
-            ws.run(shape, rows(x, d, &r), rows(t, d, &r), rows(eps, zl, &r), r.len())
+            let y = if shape.classes > 0 { &y[r.clone()] } else { &[][..] };
+            ws.run(shape, rows(x, d, &r), rows(t, d, &r), y, rows(eps, zl, &r), r.len())
         });
         let (recon, kl) = combine(&mut self.work[..ranges.len()], self.threads);
         let recon = recon / b as f64;
         let kl = beta * kl / b as f64;
         Ok(StepLoss { total: recon + kl, recon, kl })
+    }
+
+    /// A conditional model's labels as indices, checked against the batch and the classes.
+    fn labels(&self, labels: Option<&Tensor>, b: usize) -> Result<Vec<u32>> {
+        if self.classes == 0 {
+            return Ok(vec![]);
+        }
+        let Some(labels) = labels else {
+            return Err(Error::config("fused VAE step: this model is conditional: pass the labels (class indices) too"));
+        };
+        let y = labels.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+        if y.len() != b {
+            return Err(Error::config(format!("fused VAE step: {} labels for a batch of {b}", y.len())));
+        }
+        if let Some(bad) = y.iter().find(|&&c| c as usize >= self.classes) {
+            return Err(Error::config(format!("fused VAE step: label {bad} is not a class of this model (0..{})", self.classes)));
+        }
+        Ok(y)
     }
 
     /// The gradient of the last step for one of the model's parameters (by tensor identity).
@@ -337,6 +369,7 @@ struct Shape<'a> {
     views: &'a [View<'a>],
     code: usize,
     latent: usize,
+    classes: usize,
     inv_b: f32,
     beta: f32,
     loss: Loss,
@@ -478,9 +511,13 @@ pub(crate) fn mat_t(v: &[f32], cols: usize) -> Mat<f32> {
 
 impl Workspace {
     /// Forward and backward pass over `nb` rows; leaves this thread's gradient sums in `grads`.
-    fn run(&mut self, s: &Shape, x: &[f32], target: &[f32], eps: &[f32], nb: usize) {
-        let (views, code, zl) = (s.views, s.code, s.latent);
+    /// `y` holds the rows' labels when the model is conditional (empty otherwise).
+    fn run(&mut self, s: &Shape, x: &[f32], target: &[f32], y: &[u32], eps: &[f32], nb: usize) {
+        let (views, code, zl, c) = (s.views, s.code, s.latent, s.classes);
         let n = views.len();
+        // The decoder's first layer; a conditional model appends the one-hot label to its
+        // input and to the encoder's.
+        let dec = code + 1;
         self.acts.resize_with(n, Vec::new);
         self.grads.resize_with(2 * n, Vec::new);
         let widest = views.iter().map(|v| v.n_in.max(v.n_out)).max().unwrap_or(0);
@@ -495,7 +532,12 @@ impl Workspace {
         grow(&mut self.std_eps, nb * zl);
         grow(&mut self.delta, nb * widest);
         grow(&mut self.spare, nb * widest);
-        let Workspace { acts, z, std_eps, delta, spare, grads, recon, kl } = self;
+        if c > 0 {
+            grow(&mut self.x_cond, nb * views[0].n_in);
+            grow(&mut self.z_cond, nb * views[dec].n_in);
+            with_one_hot(x, y, c, &mut self.x_cond[..nb * views[0].n_in]);
+        }
+        let Workspace { acts, z, std_eps, x_cond, z_cond, delta, spare, grads, recon, kl } = self;
         *kl = 0.0;
         // An autoencoder's decoder reads the code layer's output directly.
         let vae = s.loss == Loss::Elbo;
@@ -505,9 +547,15 @@ impl Workspace {
             let (before, after) = acts.split_at_mut(l);
             let out = &mut after[0][..nb * v.n_out];
             let inp: &[f32] = if l == 0 {
-                x
-            } else if vae && l == code + 1 {
-                &z[..nb * zl]
+                if c > 0 { &x_cond[..nb * v.n_in] } else { x }
+            } else if l == dec {
+                let code_out: &[f32] = if vae { &z[..nb * zl] } else { &before[code][..nb * (v.n_in - c)] };
+                if c > 0 {
+                    with_one_hot(code_out, y, c, &mut z_cond[..nb * v.n_in]);
+                    &z_cond[..nb * v.n_in]
+                } else {
+                    code_out
+                }
             } else {
                 &before[l - 1][..nb * v.n_in]
             };
@@ -570,9 +618,11 @@ impl Workspace {
                 std::mem::swap(&mut cur, &mut next);
             }
             let d = &cur[..nb * v.n_out];
-            let inp: &[f32] = if l == 0 {
+            let inp: &[f32] = if c > 0 && (l == 0 || l == dec) {
+                if l == 0 { &x_cond[..nb * v.n_in] } else { &z_cond[..nb * v.n_in] }
+            } else if l == 0 {
                 x
-            } else if vae && l == code + 1 {
+            } else if vae && l == dec {
                 &z[..nb * zl]
             } else {
                 &acts[l - 1][..nb * v.n_in]
@@ -585,10 +635,25 @@ impl Workspace {
                 gb.iter_mut().zip(row).for_each(|(g, r)| *g += r);
             }
             if l > 0 {
-                matmul(nb, v.n_in, v.n_out, &mut next[..nb * v.n_in], false, mat(d, v.n_out), mat(v.w, v.n_in));
+                // Into the decoder's first layer only the code's columns carry on back; the
+                // label's end here.
+                let width = if l == dec { v.n_in - c } else { v.n_in };
+                matmul(nb, width, v.n_out, &mut next[..nb * width], false, mat(d, v.n_out), mat(v.w, v.n_in));
                 std::mem::swap(&mut cur, &mut next);
             }
         }
+    }
+}
+
+/// Rows of `base` (width `dst.len() / rows - classes`) followed by the one-hot code of each row's
+/// label, as [`concat_one_hot`](crate::models::layers::concat_one_hot) builds them.
+fn with_one_hot(base: &[f32], y: &[u32], classes: usize, dst: &mut [f32]) {
+    let width = dst.len() / y.len().max(1);
+    let w = width - classes;
+    for ((row, src), &label) in dst.chunks_exact_mut(width).zip(base.chunks_exact(w)).zip(y) {
+        row[..w].copy_from_slice(src);
+        row[w..].fill(0.0);
+        row[w + label as usize] = 1.0;
     }
 }
 
@@ -601,12 +666,12 @@ mod tests {
     use candle_core::Device;
 
     /// The same loss through the model's candle forward pass and autograd.
-    fn autograd(model: &Model, x: &Tensor, t: &Tensor, eps: &[f32], beta: f64) -> (f64, candle_core::backprop::GradStore) {
-        let q = model.encode_t(x, None, true).unwrap();
+    fn autograd(model: &Model, x: &Tensor, t: &Tensor, y: Option<&Tensor>, eps: &[f32], beta: f64) -> (f64, candle_core::backprop::GradStore) {
+        let q = model.encode_t(x, y, true).unwrap();
         let lv = q.logvar.clone().unwrap();
         let e = Tensor::from_slice(eps, q.mean.shape(), &Device::Cpu).unwrap();
         let z = (&q.mean + (&lv * 0.5).unwrap().exp().unwrap().mul(&e).unwrap()).unwrap();
-        let logits = model.decode_logits_t(&z, None, true).unwrap();
+        let logits = model.decode_logits_t(&z, y, true).unwrap();
         let recon = bce_with_logits(&logits, t).unwrap().mean_all().unwrap();
         let kl = kl_standard_normal(&q.mean, &lv).unwrap().mean_all().unwrap();
         let total = (recon + (kl * beta).unwrap()).unwrap();
@@ -621,10 +686,11 @@ mod tests {
         let t = rng.rand((batch, cfg.input_dim), 0.0, 1.0, &Device::Cpu).unwrap();
         let x = if denoising { rng.rand((batch, cfg.input_dim), 0.0, 1.0, &Device::Cpu).unwrap() } else { t.clone() };
         let eps = rng.normal_vec(batch * cfg.latent);
+        let y = labels(batch, cfg.num_classes);
         // Twice: the second step reuses the buffers of the first.
         for _ in 0..2 {
-            let loss = step.forward_backward(&x, &t, &eps, beta).unwrap();
-            let (reference, grads) = autograd(&model, &x, &t, &eps, beta);
+            let loss = step.forward_backward(&x, &t, y.as_ref(), &eps, beta).unwrap();
+            let (reference, grads) = autograd(&model, &x, &t, y.as_ref(), &eps, beta);
             assert!((loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0), "loss {} vs autograd {reference}", loss.total);
             for (name, var) in model.params().named_vars() {
                 let want = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -635,6 +701,11 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Labels cycling through every class, or none for an unconditional model.
+    fn labels(batch: usize, classes: Option<usize>) -> Option<Tensor> {
+        classes.map(|c| Tensor::from_vec((0..batch as u32).map(|i| (i * 7 + 1) % c as u32).collect::<Vec<_>>(), batch, &Device::Cpu).unwrap())
     }
 
     #[test]
@@ -651,6 +722,14 @@ mod tests {
         check(MlpVaeConfig { activation: Activation::Sigmoid, hidden: vec![], ..cfg }, 33, 2, 1.0, false);
     }
 
+    #[test]
+    fn gradients_match_autograd_for_conditional_models() {
+        let cfg = MlpVaeConfig { input_dim: 30, hidden: vec![16], latent: 3, num_classes: Some(4), ..MlpVaeConfig::default() };
+        check(cfg.clone(), 37, 2, 1.0, false);
+        check(MlpVaeConfig { hidden: vec![12, 8], activation: Activation::Tanh, ..cfg.clone() }, 50, 3, 4.0, true);
+        check(MlpVaeConfig { hidden: vec![], num_classes: Some(1), ..cfg }, 9, 1, 1.0, false);
+    }
+
     /// An autoencoder's loss through `Objective::compute` and autograd, against the fused step.
     fn check_autoencoder(cfg: crate::models::MlpAeConfig, objective: crate::objective::Objective, batch: usize, threads: usize, denoising: bool) {
         let model = Model::new(ModelConfig::MlpAe(cfg.clone()), 5, &Device::Cpu).unwrap();
@@ -659,9 +738,10 @@ mod tests {
         let mut rng = Rng::new(9);
         let t = rng.rand((batch, cfg.input_dim), 0.0, 1.0, &Device::Cpu).unwrap();
         let x = if denoising { rng.rand((batch, cfg.input_dim), 0.0, 1.0, &Device::Cpu).unwrap() } else { t.clone() };
+        let y = labels(batch, cfg.num_classes);
         for _ in 0..2 {
-            let loss = step.forward_backward(&x, &t, &[], 1.0).unwrap();
-            let parts = objective.compute(&model, &x, &t, None, 1.0, true, &mut Rng::new(0)).unwrap();
+            let loss = step.forward_backward(&x, &t, y.as_ref(), &[], 1.0).unwrap();
+            let parts = objective.compute(&model, &x, &t, y.as_ref(), 1.0, true, &mut Rng::new(0)).unwrap();
             let reference = parts.total.to_scalar::<f32>().unwrap() as f64;
             assert!((loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0), "{objective:?}: loss {} vs autograd {reference}", loss.total);
             assert_eq!(loss.kl, 0.0);
@@ -684,7 +764,8 @@ mod tests {
         check_autoencoder(classic.clone(), Objective::Mse, 21, 2, false);
         check_autoencoder(classic, Objective::Bce, 13, 3, true);
         let shallow = crate::models::MlpAeConfig { input_dim: 40, hidden: vec![16], latent: 6, ..crate::models::MlpAeConfig::shallow() };
-        check_autoencoder(shallow, Objective::Mse, 8, 1, true);
+        check_autoencoder(shallow.clone(), Objective::Mse, 8, 1, true);
+        check_autoencoder(crate::models::MlpAeConfig { num_classes: Some(3), ..shallow }, Objective::Bce, 19, 2, false);
     }
 
     #[test]
@@ -697,8 +778,8 @@ mod tests {
         assert!(FusedVae::new_autoencoder(&Model::from_name("conv-ae", None, 0, &dev).unwrap(), Objective::Mse).is_none());
         let mut step = FusedVae::new_autoencoder(&ae, Objective::Mse).unwrap();
         let x = Tensor::zeros((4, 784), DType::F32, &dev).unwrap();
-        assert!(step.forward_backward(&x, &x, &[0.0; 8], 1.0).unwrap_err().to_string().contains("noise values"));
-        assert!(step.forward_backward(&x, &x, &[], 1.0).is_ok());
+        assert!(step.forward_backward(&x, &x, None, &[0.0; 8], 1.0).unwrap_err().to_string().contains("noise values"));
+        assert!(step.forward_backward(&x, &x, None, &[], 1.0).is_ok());
     }
 
     #[test]
@@ -736,9 +817,23 @@ mod tests {
     fn unsupported_models_are_left_to_autograd() {
         let dev = Device::Cpu;
         assert!(FusedVae::new(&Model::from_name("deep-vae-2d", None, 0, &dev).unwrap()).is_none(), "batch norm");
-        assert!(FusedVae::new(&Model::from_name("cvae", None, 0, &dev).unwrap()).is_none(), "conditional");
         assert!(FusedVae::new(&Model::from_name("conv-vae", None, 0, &dev).unwrap()).is_none(), "convolutional");
         assert!(FusedVae::new(&Model::from_name("mlp-vae", None, 0, &dev).unwrap()).is_some());
+        assert!(FusedVae::new(&Model::from_name("cvae", None, 0, &dev).unwrap()).is_some());
+    }
+
+    #[test]
+    fn conditional_step_wants_one_valid_label_per_row() {
+        let dev = Device::Cpu;
+        let mut step = FusedVae::new(&Model::from_name("cvae", None, 0, &dev).unwrap()).unwrap();
+        let x = Tensor::zeros((4, 784), DType::F32, &dev).unwrap();
+        let eps = [0.0; 4 * 20];
+        let mut err = |y: Option<&Tensor>| step.forward_backward(&x, &x, y, &eps, 1.0).unwrap_err().to_string();
+        assert!(err(None).contains("pass the labels"));
+        assert!(err(Some(&Tensor::new(&[1u32, 2, 3], &dev).unwrap())).contains("3 labels for a batch of 4"));
+        assert!(err(Some(&Tensor::new(&[1u32, 2, 10, 0], &dev).unwrap())).contains("label 10 is not a class"));
+        let ok = step.forward_backward(&x, &x, Some(&Tensor::new(&[9u32, 0, 5, 5], &dev).unwrap()), &eps, 1.0).unwrap();
+        assert!(ok.total.is_finite());
     }
 
     #[test]
@@ -746,9 +841,9 @@ mod tests {
         let model = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
         let mut step = FusedVae::new(&model).unwrap();
         let x = Tensor::zeros((4, 784), DType::F32, &Device::Cpu).unwrap();
-        let err = step.forward_backward(&x, &x, &[0.0; 3], 1.0).unwrap_err().to_string();
+        let err = step.forward_backward(&x, &x, None, &[0.0; 3], 1.0).unwrap_err().to_string();
         assert!(err.contains("noise values"), "{err}");
         let y = Tensor::zeros((4, 10), DType::F32, &Device::Cpu).unwrap();
-        assert!(step.forward_backward(&y, &y, &[0.0; 8], 1.0).is_err());
+        assert!(step.forward_backward(&y, &y, None, &[0.0; 8], 1.0).is_err());
     }
 }

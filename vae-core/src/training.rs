@@ -4,7 +4,7 @@
 //! Each step computes the [`Objective`] on a batch, checks that it is finite (a NaN or
 //! infinite loss stops training with an error naming the epoch and batch, before the
 //! optimiser can write NaNs into the weights), back-propagates and updates. For the dense VAE
-//! and autoencoder and the conv VAE on the CPU the step runs through [`fused_vae`](crate::fused_vae) and
+//! and autoencoder (conditional or not, without batch norm) and the conv VAE on the CPU the step runs through [`fused_vae`](crate::fused_vae) and
 //! [`fused_conv_vae`](crate::fused_conv_vae) (same loss, same noise, gradients equal to
 //! autograd's up to rounding; `VAE_FUSED=0` switches them off), everything else through
 //! candle's autograd.
@@ -292,9 +292,9 @@ enum Fused {
 }
 
 impl Fused {
-    fn forward_backward(&mut self, objective: Objective, input: &Tensor, target: &Tensor, eps: &[f32], beta: f64) -> Result<StepLoss> {
+    fn forward_backward(&mut self, objective: Objective, input: &Tensor, target: &Tensor, labels: Option<&Tensor>, eps: &[f32], beta: f64) -> Result<StepLoss> {
         match self {
-            Fused::Dense(f) => f.forward_backward(input, target, eps, beta),
+            Fused::Dense(f) => f.forward_backward(input, target, labels, eps, beta),
             // The Monte Carlo ELBO has no beta (as in Objective::compute).
             Fused::Conv(f) if objective == Objective::McElbo => f.forward_backward(input, target, eps, KlTerm::MonteCarlo),
             Fused::Conv(f) => f.forward_backward(input, target, eps, KlTerm::Analytic { beta }),
@@ -332,7 +332,7 @@ impl Stepper {
         if let Some(f) = &mut self.fused {
             // Autoencoders draw no noise, as on the autograd path.
             let eps = if model.is_variational() { rng.normal_vec(input.dim(0)? * model.latent_dim()) } else { vec![] };
-            let l = f.forward_backward(self.objective, input, target, &eps, self.beta)?;
+            let l = f.forward_backward(self.objective, input, target, labels, &eps, self.beta)?;
             let t1 = Instant::now();
             let mut out = StepOutcome { total: l.total, recon: l.recon, kl: l.kl, backward_seconds: (t1 - t0).as_secs_f64(), ..Default::default() };
             if l.total.is_finite() {
