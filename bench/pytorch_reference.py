@@ -27,7 +27,6 @@ Usage: python bench/pytorch_reference.py --model conv-vae --epochs 1 --threads 2
 import argparse
 import json
 import os
-import struct
 import sys
 import time
 
@@ -39,30 +38,13 @@ try:
 except ImportError as e:  # PyTorch is optional; say how to get it.
     sys.exit(f"pytorch_reference.py needs numpy and torch ({e}); e.g. python3 -m venv /work/torchvenv "
              "&& /work/torchvenv/bin/pip install torch numpy")
+from mnist_idx import mnist_dir, read_images  # noqa: E402 (after the friendly ImportError)
 
 
-def read_idx_images(path):
-    with open(path, "rb") as f:
-        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
-        if magic != 2051:
-            sys.exit(f"{path}: bad magic {magic} (expected 2051 for IDX images)")
-        data = np.frombuffer(f.read(), dtype=np.uint8)
-    if data.size != n * rows * cols:
-        sys.exit(f"{path}: expected {n * rows * cols} pixels, found {data.size}")
-    return data.reshape(n, rows * cols).astype(np.float32) / 255.0
-
-
-def find_mnist():
-    candidates = []
-    if os.environ.get("VAE_DATA_DIR"):
-        candidates.append(os.path.join(os.environ["VAE_DATA_DIR"], "mnist"))
-    candidates.append(os.path.join("data", "mnist"))
-    for d in candidates:
-        p = os.path.join(d, "train-images-idx3-ubyte")
-        if os.path.exists(p):
-            return p
-    sys.exit(f"MNIST train-images-idx3-ubyte not found in {candidates}; run `make data` "
-             "or set VAE_DATA_DIR to a folder holding mnist/")
+def read_grey(name):
+    """One MNIST image file as float32 [n, 784] in [0, 1]."""
+    images = read_images(os.path.join(mnist_dir(), name))
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
 class MlpVae(nn.Module):
@@ -142,7 +124,7 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    images = read_idx_images(find_mnist())
+    images = read_grey("train-images-idx3-ubyte")
     if args.model == "mlp-vae":
         model, batch, lr = MlpVae(), 128, 1e-3
     else:
@@ -151,7 +133,7 @@ def main():
     data = torch.from_numpy(images)
     test = None
     if args.test:
-        test = read_idx_images(find_mnist().replace("train-images", "t10k-images"))
+        test = read_grey("t10k-images-idx3-ubyte")
         if args.model == "conv-vae":
             test = (test > 0.5).astype(np.float32)
         test = torch.from_numpy(test)

@@ -22,7 +22,6 @@ Setup: python3 -m venv /work/tfvenv && /work/tfvenv/bin/pip install tensorflow-c
 import argparse
 import json
 import os
-import struct
 import sys
 import time
 
@@ -32,29 +31,15 @@ try:
 except ImportError as e:  # TensorFlow is optional; say how to get it.
     sys.exit(f"tf_reference.py needs numpy and tensorflow ({e}); e.g. python3 -m venv /work/tfvenv "
              "&& /work/tfvenv/bin/pip install tensorflow-cpu numpy")
+from mnist_idx import mnist_dir, read_images  # noqa: E402 (after the friendly ImportError)
 
 LOG2PI = float(np.log(2.0 * np.pi))
 
 
-def read_binarised(path):
-    with open(path, "rb") as f:
-        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
-        if magic != 2051:
-            sys.exit(f"{path}: bad magic {magic} (expected 2051 for IDX images)")
-        data = np.frombuffer(f.read(), dtype=np.uint8)
-    if data.size != n * rows * cols:
-        sys.exit(f"{path}: expected {n * rows * cols} pixels, found {data.size}")
-    return (data.reshape(n, rows, cols, 1).astype(np.float32) / 255.0 > 0.5).astype(np.float32)
-
-
-def mnist_dir():
-    candidates = [os.path.join(os.environ["VAE_DATA_DIR"], "mnist")] if os.environ.get("VAE_DATA_DIR") else []
-    candidates.append(os.path.join("data", "mnist"))
-    for d in candidates:
-        if os.path.exists(os.path.join(d, "train-images-idx3-ubyte")):
-            return d
-    sys.exit(f"MNIST train-images-idx3-ubyte not found in {candidates}; run `make data` "
-             "or set VAE_DATA_DIR to a folder holding mnist/")
+def read_binarised(name):
+    """One MNIST image file as float32 [n, 28, 28, 1], binarised at 0.5 as the tutorial does."""
+    images = read_images(os.path.join(mnist_dir(), name))
+    return (images[..., None].astype(np.float32) / 255.0 > 0.5).astype(np.float32)
 
 
 def build(latent):
@@ -94,9 +79,8 @@ def main():
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.keras.utils.set_random_seed(args.seed)
-    d = mnist_dir()
-    train = read_binarised(os.path.join(d, "train-images-idx3-ubyte"))
-    test = read_binarised(os.path.join(d, "t10k-images-idx3-ubyte"))
+    train = read_binarised("train-images-idx3-ubyte")
+    test = read_binarised("t10k-images-idx3-ubyte")
     train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=args.seed).batch(32)
     test_ds = tf.data.Dataset.from_tensor_slices(test).shuffle(len(test), seed=args.seed + 1).batch(32)
     encoder, decoder = build(args.latent)
