@@ -214,7 +214,6 @@ impl FusedVae {
         let beta = if self.loss == Loss::Elbo { beta } else { 0.0 };
         let shape = Shape { views: &views, code: self.code, latent: self.latent, classes: self.classes, inv_b: 1.0 / b as f32, beta: beta as f32, loss: self.loss };
         let shape = &shape;
-        let y = &y;
         run_split(&mut self.work, &ranges, |ws, r| {
             let zl = if shape.loss == Loss::Elbo { shape.latent } else { 0 };
             let y = if shape.classes > 0 { &y[r.clone()] } else { &[][..] };
@@ -546,19 +545,8 @@ impl Workspace {
         for (l, v) in views.iter().enumerate() {
             let (before, after) = acts.split_at_mut(l);
             let out = &mut after[0][..nb * v.n_out];
-            let inp: &[f32] = if l == 0 {
-                if c > 0 { &x_cond[..nb * v.n_in] } else { x }
-            } else if l == dec {
-                let code_out: &[f32] = if vae { &z[..nb * zl] } else { &before[code][..nb * (v.n_in - c)] };
-                if c > 0 {
-                    with_one_hot(code_out, y, c, &mut z_cond[..nb * v.n_in]);
-                    &z_cond[..nb * v.n_in]
-                } else {
-                    code_out
-                }
-            } else {
-                &before[l - 1][..nb * v.n_in]
-            };
+            let prev = if l > 0 { &before[l - 1][..] } else { &[][..] };
+            let inp = Inputs { x, x_cond, z, z_cond }.of(s, l, nb, prev);
             for row in out.chunks_exact_mut(v.n_out) {
                 row.copy_from_slice(v.b);
             }
@@ -580,6 +568,10 @@ impl Workspace {
                     }
                 }
                 *kl = kl_sum;
+            }
+            if c > 0 && l == code {
+                let code_out: &[f32] = if vae { &z[..nb * zl] } else { out };
+                with_one_hot(code_out, y, c, &mut z_cond[..nb * views[dec].n_in]);
             }
         }
 
@@ -618,15 +610,8 @@ impl Workspace {
                 std::mem::swap(&mut cur, &mut next);
             }
             let d = &cur[..nb * v.n_out];
-            let inp: &[f32] = if c > 0 && (l == 0 || l == dec) {
-                if l == 0 { &x_cond[..nb * v.n_in] } else { &z_cond[..nb * v.n_in] }
-            } else if l == 0 {
-                x
-            } else if vae && l == dec {
-                &z[..nb * zl]
-            } else {
-                &acts[l - 1][..nb * v.n_in]
-            };
+            let prev = if l > 0 { &acts[l - 1][..] } else { &[][..] };
+            let inp = Inputs { x, x_cond, z, z_cond }.of(s, l, nb, prev);
             let (gw, gb) = grads.split_at_mut(2 * l + 1);
             matmul(v.n_out, v.n_in, nb, &mut gw[2 * l], false, mat_t(d, v.n_out), mat(inp, v.n_in));
             let gb = &mut gb[0][..v.n_out];
@@ -641,6 +626,33 @@ impl Workspace {
                 matmul(nb, width, v.n_out, &mut next[..nb * width], false, mat(d, v.n_out), mat(v.w, v.n_in));
                 std::mem::swap(&mut cur, &mut next);
             }
+        }
+    }
+}
+
+/// The rows a layer reads, for the forward product and the weight gradient alike.
+struct Inputs<'a> {
+    x: &'a [f32],
+    x_cond: &'a [f32],
+    z: &'a [f32],
+    z_cond: &'a [f32],
+}
+
+impl<'a> Inputs<'a> {
+    /// Layer `l`'s input over `nb` rows: the batch for the first layer, the code for the
+    /// decoder's first (`z` for a VAE; an autoencoder's is `prev`), each with the one-hot label
+    /// appended for a conditional model; otherwise `prev`, the previous layer's output.
+    fn of(&self, s: &Shape, l: usize, nb: usize, prev: &'a [f32]) -> &'a [f32] {
+        let width = s.views[l].n_in;
+        let conditional = s.classes > 0;
+        if l == 0 {
+            if conditional { &self.x_cond[..nb * width] } else { self.x }
+        } else if l == s.code + 1 && conditional {
+            &self.z_cond[..nb * width]
+        } else if l == s.code + 1 && s.loss == Loss::Elbo {
+            &self.z[..nb * width]
+        } else {
+            &prev[..nb * width]
         }
     }
 }
