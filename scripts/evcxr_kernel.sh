@@ -57,4 +57,23 @@ fi
 export CARGO_PROFILE_DEV_DEBUG_ASSERTIONS="${CARGO_PROFILE_DEV_DEBUG_ASSERTIONS:-false}"
 export CARGO_PROFILE_DEV_OVERFLOW_CHECKS="${CARGO_PROFILE_DEV_OVERFLOW_CHECKS:-false}"
 
+# The kernel builds with the dependency versions of the workspace's Cargo.lock, the ones
+# `cargo test` checked, rather than whatever crates.io holds the day a kernel starts:
+# scripts/kernel-bin/cargo says how. evcxr finds cargo through `rustup which cargo`, then PATH,
+# so the folder goes first on the kernel's PATH. VAE_KERNEL_UNPINNED=1 turns this off.
+bin="$root/scripts/kernel-bin"
+if [[ "${VAE_KERNEL_UNPINNED:-0}" != 1 && -f "$root/Cargo.lock" && -x "$bin/cargo" ]]; then
+  # Look the real tools up on a PATH without our folder (a kernel started from a kernel's shell
+  # would otherwise find the stand-ins and call itself).
+  plain_path="$(tr ':' '\n' <<<"$PATH" | grep -vxF "$bin" | paste -sd: -)"
+  real_rustup="$(PATH="$plain_path" command -v rustup || true)"
+  real_cargo=""
+  [[ -n "$real_rustup" ]] && real_cargo="$(PATH="$plain_path" "$real_rustup" which cargo 2>/dev/null || true)"
+  [[ -n "$real_cargo" ]] || real_cargo="$(PATH="$plain_path" command -v cargo || true)"
+  if [[ -n "$real_cargo" ]]; then
+    export VAE_KERNEL_REAL_CARGO="$real_cargo" VAE_KERNEL_REAL_RUSTUP="$real_rustup"
+    export VAE_KERNEL_LOCK="$root/Cargo.lock" PATH="$bin:$plain_path"
+  fi
+fi
+
 exec "$evcxr" "$@"

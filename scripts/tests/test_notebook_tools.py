@@ -178,7 +178,8 @@ def fake_evcxr(tmp_path: Path) -> Path:
     fake.write_text(
         "#!/usr/bin/env bash\n"
         'out="$1"; shift\n'
-        'printf "%s\\n" "args=$*" "tmpdir=${EVCXR_TMPDIR:-}" "cache=${XDG_CACHE_HOME:-}" > "$out.tmp"\n'
+        'printf "%s\\n" "args=$*" "tmpdir=${EVCXR_TMPDIR:-}" "cache=${XDG_CACHE_HOME:-}" '
+        '"path0=${PATH%%:*}" "real_cargo=${VAE_KERNEL_REAL_CARGO:-}" "lock=${VAE_KERNEL_LOCK:-}" > "$out.tmp"\n'
         'mv "$out.tmp" "$out"\n'
         f'while [ ! -e "{tmp_path}/release" ]; do sleep 0.05; done\n'
     )
@@ -235,6 +236,134 @@ def test_launcher_leaves_an_explicit_evcxr_tmpdir_alone(tmp_path):
     got = wait_report(report)
     assert got["tmpdir"] == str(tmp_path / "mine") and got["cache"] == "", got
     assert not (tmp_path / "evcxr").exists()
+
+
+def test_launcher_puts_the_pinning_cargo_first_on_the_kernels_path(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_KERNEL_")}
+    env.update(VAE_EVCXR_DIR=str(tmp_path / "evcxr"))
+    (tmp_path / "release").touch()
+    proc, report = start_launcher(tmp_path, "pinned", env)
+    assert proc.wait(timeout=30) == 0
+    got = wait_report(report)
+    assert got["path0"] == str(KERNEL_BIN), got
+    assert got["lock"] == str(REPO_ROOT / "Cargo.lock"), got
+    real = Path(got["real_cargo"])
+    assert real.name == "cargo" and real.parent != KERNEL_BIN and os.access(real, os.X_OK), got
+
+
+def test_launcher_can_leave_dependency_resolution_to_evcxr(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_KERNEL_")}
+    env.update(VAE_EVCXR_DIR=str(tmp_path / "evcxr"), VAE_KERNEL_UNPINNED="1")
+    (tmp_path / "release").touch()
+    proc, report = start_launcher(tmp_path, "unpinned", env)
+    assert proc.wait(timeout=30) == 0
+    got = wait_report(report)
+    assert got["path0"] != str(KERNEL_BIN) and got["real_cargo"] == "" and got["lock"] == "", got
+
+
+# ---- scripts/kernel-bin: the kernel's cargo pins the workspace's lock -------------------
+
+KERNEL_BIN = SCRIPTS / "kernel-bin"
+WORKSPACE_LOCK = 'version = 4\n\n[[package]]\nname = "vae-core"\nversion = "0.1.0"\n'
+
+
+def kernel_cargo(crate: Path, manifest: str, lock: str | None, tmp_path: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """Runs scripts/kernel-bin/cargo in `crate` with a stand-in for the real cargo that prints
+    the lock file it was handed; returns the run and what the stand-in saw."""
+    crate.mkdir(parents=True, exist_ok=True)
+    (crate / "Cargo.toml").write_text(manifest)
+    if lock is not None:
+        (crate / "Cargo.lock").write_text(lock)
+    real = tmp_path / "real_cargo"
+    real.write_text('#!/usr/bin/env bash\necho "args=$*"\ncat Cargo.lock 2>/dev/null || echo "(no lock)"\n')
+    real.chmod(0o755)
+    workspace_lock = tmp_path / "workspace.lock"
+    workspace_lock.write_text(WORKSPACE_LOCK)
+    env = dict(os.environ, VAE_KERNEL_REAL_CARGO=str(real), VAE_KERNEL_LOCK=str(workspace_lock))
+    res = subprocess.run([str(KERNEL_BIN / "cargo"), "metadata", "--format-version=1"], cwd=crate, env=env,
+                         capture_output=True, text=True, check=False)
+    return res, res.stdout
+
+
+def test_kernel_cargo_seeds_the_workspace_lock_when_vae_core_arrives(tmp_path):
+    # evcxr's dependency check writes a manifest with the new dependency alone, indented.
+    manifest = '[package]\nname = "evcxr_dummy_validate_dep"\n[dependencies]\n    vae-core = { path = "/x/vae-core" }\n'
+    res, seen = kernel_cargo(tmp_path / "k", manifest, 'version = 4\n[[package]]\nname = "ctx"\n', tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert seen == "args=metadata --format-version=1\n" + WORKSPACE_LOCK, seen
+    assert not list((tmp_path / "k").glob("*.vae-kernel")), "the temporary copy was left behind"
+
+
+def test_kernel_cargo_keeps_a_lock_that_already_pins_vae_core(tmp_path):
+    # A student's own `:dep` added after vae-core lives in this lock: it must not be reset.
+    lock = 'version = 4\n[[package]]\nname = "vae-core"\nversion = "0.1.0"\n[[package]]\nname = "rand_distr"\n'
+    res, seen = kernel_cargo(tmp_path / "k", '[dependencies]\nvae_core = { path = "/x" }\n', lock, tmp_path)
+    assert res.returncode == 0 and seen.endswith(lock), seen
+
+
+def test_kernel_cargo_leaves_notebooks_without_vae_core_alone(tmp_path):
+    res, seen = kernel_cargo(tmp_path / "k", '[dependencies]\nmy-vae-core-fork = "1"\n', None, tmp_path)
+    assert res.returncode == 0 and seen.endswith("(no lock)\n"), seen
+
+
+def test_kernel_cargo_without_the_real_cargo_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_KERNEL_")}
+    res = subprocess.run([str(KERNEL_BIN / "cargo"), "build"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 127 and "VAE_KERNEL_REAL_CARGO" in res.stderr, res.stderr
+
+
+def test_kernel_rustup_answers_which_cargo_and_passes_the_rest_on(tmp_path):
+    real = tmp_path / "real_rustup"
+    real.write_text('#!/usr/bin/env bash\necho "real $*"\n')
+    real.chmod(0o755)
+    env = dict(os.environ, VAE_KERNEL_REAL_RUSTUP=str(real))
+    which = subprocess.run([str(KERNEL_BIN / "rustup"), "which", "cargo"], env=env, capture_output=True, text=True)
+    assert which.returncode == 0 and which.stdout.strip() == str(KERNEL_BIN / "cargo"), which
+    other = subprocess.run([str(KERNEL_BIN / "rustup"), "+nightly", "which", "cargo"], env=env,
+                           capture_output=True, text=True)
+    assert other.stdout.strip() == "real +nightly which cargo", other
+
+
+@needs_kernel
+def test_kernel_builds_vae_core_with_the_workspace_lock():
+    """A real kernel, as the notebooks start it: every crate it resolves for vae-core must be
+    the version in the workspace's Cargo.lock. (The first kernel of a fresh checkout compiles
+    candle here, minutes; the notebooks then start warm.)"""
+    import tomllib
+
+    from jupyter_client.manager import start_new_kernel
+
+    env = dict(os.environ, EVCXR_CONFIG_DIR=str(REPO_ROOT / "notebooks"), RUST_BACKTRACE="0")
+    km, kc = start_new_kernel(kernel_name="rust", cwd=str(REPO_ROOT / "notebooks"), startup_timeout=300, env=env)
+    try:
+        def run(code: str) -> str:
+            out: list[str] = []
+
+            def hook(msg):
+                content = msg["content"]
+                if msg["msg_type"] == "stream":
+                    out.append(content["text"])
+                elif msg["msg_type"] == "execute_result":
+                    out.append(content["data"].get("text/plain", ""))
+                elif msg["msg_type"] == "error":
+                    out.append("\n".join([content["ename"], content["evalue"], *content.get("traceback", [])]))
+
+            reply = kc.execute_interactive(code, timeout=3600, output_hook=hook)
+            assert reply["content"]["status"] == "ok", f"{code!r} failed:\n" + "".join(out)
+            return "".join(out)
+
+        run(':dep vae-core = { path = "../vae-core" }')
+        crate_dir = Path(run('std::env::var("EVCXR_TMPDIR").unwrap()').strip().strip('"'))
+    finally:
+        km.shutdown_kernel(now=True)
+    pinned = {(p["name"], p["version"]) for p in tomllib.loads((REPO_ROOT / "Cargo.lock").read_text())["package"]}
+    kernel = tomllib.loads((crate_dir / "Cargo.lock").read_text())["package"]
+    names = {p["name"] for p in kernel}
+    assert {"vae-core", "candle-core", "candle-nn"} <= names, sorted(names)
+    drift = sorted((p["name"], p["version"]) for p in kernel
+                   if (p["name"], p["version"]) not in pinned and "source" in p)
+    assert not drift, f"the kernel in {crate_dir} resolved versions the workspace lock does not have: {drift}"
 
 
 # ---- check_notebooks_clean.py -----------------------------------------------------------
