@@ -28,7 +28,7 @@ ifeq ($(origin CANDLE_NUM_THREADS),undefined)
   endif
 endif
 
-.PHONY: help setup data test test-rust test-scripts test-explorer test-data notebooks notebooks-quick lab clean-notebooks fuzz
+.PHONY: help setup data fmt test test-rust test-scripts test-explorer test-data notebooks notebooks-quick lab clean-notebooks fuzz
 
 help:
 	@echo "make test            setup + Rust tests + checks + every notebook in quick mode (what CI runs)"
@@ -61,7 +61,10 @@ test: setup
 	$(PY) $(ROOT)/scripts/run_notebooks.py --quick $(RUN_NOTEBOOKS_FLAGS)
 	@echo "make test: all passed"
 
+# Formatting first: it takes a second and names the file, where a long test run would not.
+# `make fmt` rewrites; the fuzz/ workspace is formatted with the same rustfmt.toml.
 test-rust:
+	cd $(ROOT) && $(CARGO) fmt --all --check && cd fuzz && $(CARGO) fmt --all --check
 	cd $(ROOT) && $(CARGO) test --workspace
 	cd $(ROOT) && $(CARGO) check -p vae-core --features hub
 
@@ -73,6 +76,9 @@ test-scripts:
 # The latent explorer in headless Chromium (Debian's package; installed if missing).
 test-explorer:
 	cd $(ROOT) && PATH=$(VENV)/bin:$$PATH scripts/test_explorer.sh
+
+fmt:
+	cd $(ROOT) && $(CARGO) fmt --all && cd fuzz && $(CARGO) fmt --all
 
 test-data:
 	$(ROOT)/scripts/tests/test_fetch_data.sh

@@ -46,7 +46,13 @@ fn strokes(rng: &mut Rng, hidden: usize) -> DecoderLayer {
             }
         }
     }
-    DecoderLayer::Dense { weight, bias: vec![-4.0; 784], in_dim: hidden, out_dim: 784, activation: Activation::Identity }
+    DecoderLayer::Dense {
+        weight,
+        bias: vec![-4.0; 784],
+        in_dim: hidden,
+        out_dim: 784,
+        activation: Activation::Identity,
+    }
 }
 
 fn mnist_like(latent_dim: usize, layers: Vec<DecoderLayer>, conditional_classes: Option<usize>) -> DecoderSpec {
@@ -70,7 +76,15 @@ fn main() -> vae_core::Result<()> {
     let mut rng = Rng::new(2024);
     let names: Vec<String> = (0..10).map(|d| d.to_string()).collect();
 
-    let mlp2 = mnist_like(2, vec![dense(&mut rng, 2, 16, Activation::Relu), dense(&mut rng, 16, 16, Activation::Elu), dense(&mut rng, 16, 784, Activation::Identity)], None);
+    let mlp2 = mnist_like(
+        2,
+        vec![
+            dense(&mut rng, 2, 16, Activation::Relu),
+            dense(&mut rng, 16, 16, Activation::Elu),
+            dense(&mut rng, 16, 784, Activation::Identity),
+        ],
+        None,
+    );
     let conv = mnist_like(
         2,
         vec![
@@ -82,12 +96,19 @@ fn main() -> vae_core::Result<()> {
         None,
     );
     let mlp20 = mnist_like(20, vec![dense(&mut rng, 20, 400, Activation::Relu), strokes(&mut rng, 400)], None);
-    let cond = mnist_like(2, vec![dense(&mut rng, 12, 32, Activation::Tanh), dense(&mut rng, 32, 784, Activation::Identity)], Some(10));
+    let cond = mnist_like(
+        2,
+        vec![dense(&mut rng, 12, 32, Activation::Tanh), dense(&mut rng, 32, 784, Activation::Identity)],
+        Some(10),
+    );
 
     let mut cases = Vec::new();
-    for (name, spec, n_points, perf) in
-        [("mlp2", mlp2, 2000, false), ("conv", conv, 2000, false), ("mlp20", mlp20, 5000, true), ("cond", cond, 2000, false)]
-    {
+    for (name, spec, n_points, perf) in [
+        ("mlp2", mlp2, 2000, false),
+        ("conv", conv, 2000, false),
+        ("mlp20", mlp20, 5000, true),
+        ("cond", cond, 2000, false),
+    ] {
         let d = spec.latent_dim;
         let (points, labels) = blobs(&mut rng, n_points, d);
         let ex = Explorer::new(spec.clone(), &points, &labels, &names)?
@@ -140,7 +161,8 @@ fn main() -> vae_core::Result<()> {
         e1.to_iframe_html(),
         e2.to_iframe_html()
     );
-    std::fs::write(out.join("two_iframes.html"), host).map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
+    std::fs::write(out.join("two_iframes.html"), host)
+        .map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
     // The same two outputs in a notebook, as evcxr's display_data (for `jupyter nbconvert`).
     let cell = |i: usize, html: String| {
         json!({"cell_type": "code", "execution_count": i, "id": format!("cell{i}"), "metadata": {},
@@ -151,7 +173,8 @@ fn main() -> vae_core::Result<()> {
                     "metadata": {"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"},
                                  "language_info": {"name": "Rust"}},
                     "cells": [cell(1, e1.to_iframe_html()), cell(2, e2.to_iframe_html())]});
-    std::fs::write(out.join("notebook.ipynb"), nb.to_string()).map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
+    std::fs::write(out.join("notebook.ipynb"), nb.to_string())
+        .map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
     let z = e2.pixel_to_latent(100, 300);
     let iframes = json!({"file": "two_iframes.html", "px": 100, "py": 300, "z": z,
                          "expected": [s1.decode_pixels(&z, None)?, s2.decode_pixels(&z, None)?]});

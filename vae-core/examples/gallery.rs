@@ -36,13 +36,24 @@ fn main() -> vae_core::Result<()> {
     LossCurves::recon_vs_kl(&history).save(out.join("recon_vs_kl.svg"))?;
     let test = mnist.test.take(2000)?;
     let z = encode_split(&vae, &test)?;
-    LatentScatter::new(&z, &test.labels)?.class_names(mnist.class_names.clone()).title("MNIST test set in the VAE's latent plane").save(out.join("scatter.svg"))?;
+    LatentScatter::new(&z, &test.labels)?
+        .class_names(mnist.class_names.clone())
+        .title("MNIST test set in the VAE's latent plane")
+        .save(out.join("scatter.svg"))?;
     let decode = |z: &Tensor| vae.decode(z, None);
     Manifold::quantiles(15).render(2, &dev, decode)?.save(out.join("manifold.png"))?;
-    Manifold::linear(9, -6.0, 6.0).captions(true).render(2, &dev, decode)?.save(out.join("manifold_out_of_range.png"))?;
+    Manifold::linear(9, -6.0, 6.0)
+        .captions(true)
+        .render(2, &dev, decode)?
+        .save(out.join("manifold_out_of_range.png"))?;
     let q = vae.encode(&test.images.narrow(0, 0, 2)?, None)?;
     let std = q.std()?.expect("a VAE has a variance");
-    Neighbourhood::from_tensors(&q.mean.get(0)?, &std.get(0)?)?.k(2.0).steps(5).captions(true).render(&dev, decode)?.save(out.join("neighbourhood.png"))?;
+    Neighbourhood::from_tensors(&q.mean.get(0)?, &std.get(0)?)?
+        .k(2.0)
+        .steps(5)
+        .captions(true)
+        .render(&dev, decode)?
+        .save(out.join("neighbourhood.png"))?;
     let a = q.mean.get(0)?.to_vec1::<f32>()?;
     let b = q.mean.get(1)?.to_vec1::<f32>()?;
     figures::interpolate::compare_interpolations(decode, &a, &b, 9, &dev)?.save(out.join("interpolation.png"))?;
@@ -53,7 +64,10 @@ fn main() -> vae_core::Result<()> {
     Trainer::new(cfg(5)).fit(&vae20, &mnist)?;
     let x = test.images.narrow(0, 0, 12)?;
     figures::reconstructions(&x, &reconstruct_all(&vae20, &x, None)?)?.save(out.join("reconstructions.png"))?;
-    LatentScatter::new(&encode_split(&vae20, &test)?, &test.labels)?.class_names(mnist.class_names.clone()).title("latent 20, PCA projection").save(out.join("scatter_pca.svg"))?;
+    LatentScatter::new(&encode_split(&vae20, &test)?, &test.labels)?
+        .class_names(mnist.class_names.clone())
+        .title("latent 20, PCA projection")
+        .save(out.join("scatter_pca.svg"))?;
 
     // A denoising autoencoder: noisy / denoised / clean.
     let dae = Model::from_name("mlp-ae", None, 3, &dev)?;
@@ -65,7 +79,8 @@ fn main() -> vae_core::Result<()> {
     // A conditional VAE: one row per digit.
     let cvae = Model::from_name("cvae", Some(2), 4, &dev)?;
     Trainer::new(cfg(5)).fit(&cvae, &mnist)?;
-    figures::rows_per_class(|z, l| cvae.decode(z, Some(l)), 8, 2, &mnist.class_names, &mut Rng::new(3), &dev)?.save(out.join("conditional.png"))?;
+    figures::rows_per_class(|z, l| cvae.decode(z, Some(l)), 8, 2, &mnist.class_names, &mut Rng::new(3), &dev)?
+        .save(out.join("conditional.png"))?;
 
     // Fashion-MNIST scored by the MNIST VAE: anomaly scores as a strip of the worst fits.
     let fashion = FashionMnist::load_default()?.test.take(8)?;
@@ -74,7 +89,9 @@ fn main() -> vae_core::Result<()> {
         .save(out.join("anomaly.png"))?;
 
     // The interactive explorer of the 2-D VAE.
-    vae_core::explorer::explorer_for(&vae, &test, &mnist.class_names)?.with_title("MLP VAE, latent 2").save(out.join("explorer.html"))?;
+    vae_core::explorer::explorer_for(&vae, &test, &mnist.class_names)?
+        .with_title("MLP VAE, latent 2")
+        .save(out.join("explorer.html"))?;
     println!("gallery written to {}", out.display());
     Ok(())
 }

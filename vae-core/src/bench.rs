@@ -8,8 +8,8 @@ use crate::data::{batches, Dataset};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::objective::Objective;
-use crate::rng::Rng;
 use crate::optim::Adam;
+use crate::rng::Rng;
 use crate::training::Stepper;
 use serde::Serialize;
 use std::time::Instant;
@@ -45,7 +45,10 @@ pub fn bench_training(
     mut on_epoch: impl FnMut(&BenchEpoch),
 ) -> Result<Vec<BenchEpoch>> {
     if batch_size == 0 || batch_size > data.train.len() {
-        return Err(Error::config(format!("batch size {batch_size} does not fit a training set of {}", data.train.len())));
+        return Err(Error::config(format!(
+            "batch size {batch_size} does not fit a training set of {}",
+            data.train.len()
+        )));
     }
     crate::perf::tune_allocator();
     let objective = Objective::default_for(model);
@@ -65,7 +68,11 @@ pub fn bench_training(
             let labels = model.num_classes().map(|_| &batch.labels);
             let out = stepper.step(model, &mut opt, &batch.images, &batch.images, labels, &mut rng)?;
             if !out.updated {
-                return Err(Error::Training(format!("benchmark: the loss became {} at epoch {epoch}, batch {}", out.total, b + 1)));
+                return Err(Error::Training(format!(
+                    "benchmark: the loss became {} at epoch {epoch}, batch {}",
+                    out.total,
+                    b + 1
+                )));
             }
             let loss = out.total;
             fwd += out.forward_seconds;
@@ -88,7 +95,11 @@ pub fn bench_training(
             backward_seconds: bwd,
             optimizer_seconds: upd,
             train_loss: loss_sum / n as f64,
-            threads: if stepper.is_fused() { crate::ops::kernels::num_threads() } else { candle_core::utils::get_num_threads() },
+            threads: if stepper.is_fused() {
+                crate::ops::kernels::num_threads()
+            } else {
+                candle_core::utils::get_num_threads()
+            },
             fused: stepper.is_fused(),
         };
         on_epoch(&e);

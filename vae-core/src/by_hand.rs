@@ -82,7 +82,18 @@ impl Weights {
 
     /// The tensors in [`NAMES`] order.
     pub fn tensors(&self) -> [&Tensor; 10] {
-        [&self.w1, &self.b1, &self.w_mu, &self.b_mu, &self.w_logvar, &self.b_logvar, &self.w3, &self.b3, &self.w4, &self.b4]
+        [
+            &self.w1,
+            &self.b1,
+            &self.w_mu,
+            &self.b_mu,
+            &self.w_logvar,
+            &self.b_logvar,
+            &self.w3,
+            &self.b3,
+            &self.w4,
+            &self.b4,
+        ]
     }
 
     /// Builds weights from ten tensors in [`NAMES`] order.
@@ -212,7 +223,9 @@ pub fn autograd_gradients(w: &Weights, x: &Tensor, eps: &Tensor) -> Result<(f32,
     let g = vars
         .iter()
         .zip(NAMES)
-        .map(|(v, name)| grads.get(v).cloned().ok_or_else(|| Error::Training(format!("autograd gave no gradient for {name}"))))
+        .map(|(v, name)| {
+            grads.get(v).cloned().ok_or_else(|| Error::Training(format!("autograd gave no gradient for {name}")))
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((loss.to_scalar::<f32>()?, Weights::from_tensors(g)?))
 }
@@ -327,7 +340,10 @@ mod tests {
             }
             // The check must not pass vacuously: every gradient carries signal.
             for (t, name) in auto.tensors().iter().zip(NAMES) {
-                assert!(t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0, "{name} has a zero gradient");
+                assert!(
+                    t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0,
+                    "{name} has a zero gradient"
+                );
             }
         }
     }
@@ -346,7 +362,8 @@ mod tests {
     fn adam_matches_candle_adamw_without_decay() {
         let (mut w, x, eps) = setup(4, 8, 32, 2);
         let vars: Vec<Var> = w.tensors().iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-        let mut reference = AdamW::new(vars.clone(), ParamsAdamW { lr: 1e-2, weight_decay: 0.0, ..ParamsAdamW::default() }).unwrap();
+        let mut reference =
+            AdamW::new(vars.clone(), ParamsAdamW { lr: 1e-2, weight_decay: 0.0, ..ParamsAdamW::default() }).unwrap();
         let mut adam = Adam::new(&w, 1e-2).unwrap();
         for _ in 0..3 {
             let g = backward(&w, &x, &eps, &forward(&w, &x, &eps).unwrap()).unwrap();

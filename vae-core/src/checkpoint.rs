@@ -50,7 +50,10 @@ pub fn save_with_metadata(model: &Model, path: impl AsRef<Path>, extra: HashMap<
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(ck_err(
                 path,
-                format!("refusing to save: parameter {name} holds a non-finite value ({}) at index {i}; training diverged", v[i]),
+                format!(
+                    "refusing to save: parameter {name} holds a non-finite value ({}) at index {i}; training diverged",
+                    v[i]
+                ),
             ));
         }
         let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -61,7 +64,9 @@ pub fn save_with_metadata(model: &Model, path: impl AsRef<Path>, extra: HashMap<
     meta.insert(KEY_CONFIG.into(), serde_json::to_string(model.config()).map_err(|e| ck_err(path, e.to_string()))?);
     let views: Vec<(String, TensorView)> = buffers
         .iter()
-        .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| ck_err(path, e.to_string()))?)))
+        .map(|(n, s, b)| {
+            Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| ck_err(path, e.to_string()))?))
+        })
         .collect::<Result<_>>()?;
     let bytes = safetensors::tensor::serialize(views, Some(meta)).map_err(|e| ck_err(path, e.to_string()))?;
     write_atomic(path, &bytes)
@@ -110,12 +115,18 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn config_of(path: &Path, bytes: &[u8]) -> Result<ModelConfig> {
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| ck_err(path, format!("not a readable safetensors file ({e}); is it truncated or corrupt?")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| ck_err(path, format!("not a readable safetensors file ({e}); is it truncated or corrupt?")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     match meta.get(KEY_FORMAT) {
         Some(f) if f == FORMAT => {}
         Some(f) => return Err(ck_err(path, format!("checkpoint format '{f}' is not supported (expected '{FORMAT}')"))),
-        None => return Err(ck_err(path, "a safetensors file without vae-notebooks metadata: it was not written by `vae-core`")),
+        None => {
+            return Err(ck_err(
+                path,
+                "a safetensors file without vae-notebooks metadata: it was not written by `vae-core`",
+            ))
+        }
     }
     let cfg = meta.get(KEY_CONFIG).ok_or_else(|| ck_err(path, "metadata has no model_config"))?;
     serde_json::from_str(cfg).map_err(|e| ck_err(path, format!("model_config in the metadata does not parse: {e}")))
@@ -167,17 +178,24 @@ pub fn load_into(model: &Model, path: impl AsRef<Path>) -> Result<()> {
 }
 
 fn fill(model: &Model, path: &Path, bytes: &[u8]) -> Result<()> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| ck_err(path, format!("not a readable safetensors file ({e}); is it truncated or corrupt?")))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| ck_err(path, format!("not a readable safetensors file ({e}); is it truncated or corrupt?")))?;
     let vars = model.params().named_vars();
     for (name, var) in &vars {
-        let view = st.tensor(name).map_err(|_| ck_err(path, format!("tensor {name} is missing (expected shape {:?})", var.dims())))?;
+        let view = st
+            .tensor(name)
+            .map_err(|_| ck_err(path, format!("tensor {name} is missing (expected shape {:?})", var.dims())))?;
         if view.dtype() != Dtype::F32 {
             return Err(ck_err(path, format!("tensor {name} has dtype {:?}, expected F32", view.dtype())));
         }
         if view.shape() != var.dims() {
-            return Err(ck_err(path, format!("tensor {name} has shape {:?}, the model expects {:?}", view.shape(), var.dims())));
+            return Err(ck_err(
+                path,
+                format!("tensor {name} has shape {:?}, the model expects {:?}", view.shape(), var.dims()),
+            ));
         }
-        let data: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let data: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         if data.iter().any(|x| !x.is_finite()) {
             return Err(ck_err(path, format!("tensor {name} holds non-finite values")));
         }
@@ -228,7 +246,9 @@ mod tests {
         let e = load(dir.path().join("nope.safetensors"), &Device::Cpu).unwrap_err().to_string();
         assert!(e.contains("no such checkpoint"), "{e}");
         // A safetensors file from elsewhere (no metadata).
-        let plain = safetensors::tensor::serialize(vec![("w", TensorView::new(Dtype::F32, vec![1], &[0u8; 4]).unwrap())], None).unwrap();
+        let plain =
+            safetensors::tensor::serialize(vec![("w", TensorView::new(Dtype::F32, vec![1], &[0u8; 4]).unwrap())], None)
+                .unwrap();
         std::fs::write(&q, plain).unwrap();
         assert!(load(&q, &Device::Cpu).unwrap_err().to_string().contains("not written by `vae-core`"));
     }
@@ -250,7 +270,10 @@ mod tests {
         let st = SafeTensors::deserialize(&bytes).unwrap();
         let mut meta = HashMap::new();
         meta.insert(KEY_FORMAT.to_string(), FORMAT.to_string());
-        meta.insert(KEY_CONFIG.to_string(), serde_json::to_string(&ModelConfig::from_name("mlp-vae", Some(2)).unwrap()).unwrap());
+        meta.insert(
+            KEY_CONFIG.to_string(),
+            serde_json::to_string(&ModelConfig::from_name("mlp-vae", Some(2)).unwrap()).unwrap(),
+        );
         let views: Vec<(String, TensorView)> = st.tensors().into_iter().collect();
         let forged = safetensors::tensor::serialize(views, Some(meta)).unwrap();
         std::fs::write(&p, forged).unwrap();

@@ -40,7 +40,14 @@ pub struct EvalStats {
 
 /// The objective on `split` in evaluation mode, with reparameterisation noise from a fixed seed
 /// (so the same model always gets the same number).
-pub fn evaluate(model: &Model, split: &Split, objective: Objective, beta: f64, corruption: Option<&Corruption>, seed: u64) -> Result<EvalStats> {
+pub fn evaluate(
+    model: &Model,
+    split: &Split,
+    objective: Objective,
+    beta: f64,
+    corruption: Option<&Corruption>,
+    seed: u64,
+) -> Result<EvalStats> {
     let mut rng = Rng::new(seed ^ 0x6576_616c);
     let (mut loss, mut recon, mut kl, mut n) = (0f64, 0f64, 0f64, 0usize);
     for batch in batches(split, EVAL_BATCH, None) {
@@ -154,7 +161,12 @@ pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &m
 pub fn knn_accuracy(train_z: &Tensor, train_y: &[u32], test_z: &Tensor, test_y: &[u32], k: usize) -> Result<f64> {
     let n = train_z.dim(0)?;
     if n == 0 || k == 0 || n != train_y.len() || test_z.dim(0)? != test_y.len() {
-        return Err(Error::config(format!("knn: {n} train codes, {} train labels, {} test codes, {} test labels, k = {k}", train_y.len(), test_z.dim(0)?, test_y.len())));
+        return Err(Error::config(format!(
+            "knn: {n} train codes, {} train labels, {} test codes, {} test labels, k = {k}",
+            train_y.len(),
+            test_z.dim(0)?,
+            test_y.len()
+        )));
     }
     let k = k.min(n);
     let train_sq = train_z.sqr()?.sum(D::Minus1)?; // [n]
@@ -184,16 +196,26 @@ pub fn knn_accuracy(train_z: &Tensor, train_y: &[u32], test_z: &Tensor, test_y: 
 
 /// Accuracy of a linear (softmax) classifier trained on standardised codes: how linearly
 /// separable the classes are in the code space.
-pub fn linear_probe(train_z: &Tensor, train_y: &[u32], test_z: &Tensor, test_y: &[u32], classes: usize, steps: usize, seed: u64) -> Result<f64> {
+pub fn linear_probe(
+    train_z: &Tensor,
+    train_y: &[u32],
+    test_z: &Tensor,
+    test_y: &[u32],
+    classes: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<f64> {
     let (train_z, test_z) = (&train_z.detach(), &test_z.detach());
     let mean = train_z.mean_keepdim(0)?;
     let std = (train_z.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)? + 1e-6)?.sqrt()?;
     let norm = |z: &Tensor| -> Result<Tensor> { Ok(z.broadcast_sub(&mean)?.broadcast_div(&std)?) };
     let (xtr, xte) = (norm(train_z)?, norm(test_z)?);
     let params = crate::models::params::Params::new(seed);
-    let head = crate::models::layers::linear(train_z.dim(1)?, classes, params.var_builder(DType::F32, train_z.device()))?;
+    let head =
+        crate::models::layers::linear(train_z.dim(1)?, classes, params.var_builder(DType::F32, train_z.device()))?;
     let ytr = Tensor::new(train_y, train_z.device())?;
-    let mut opt = AdamW::new(params.trainable_vars(), ParamsAdamW { lr: 0.05, weight_decay: 0.0, ..Default::default() })?;
+    let mut opt =
+        AdamW::new(params.trainable_vars(), ParamsAdamW { lr: 0.05, weight_decay: 0.0, ..Default::default() })?;
     for _ in 0..steps {
         let loss = candle_nn::loss::cross_entropy(&head.forward(&xtr)?, &ytr)?;
         opt.backward_step(&loss)?;
@@ -223,12 +245,21 @@ pub struct FewLabels {
 /// Runs the few-labels experiment on the same `n_labels` examples: the two end-to-end classifiers
 /// are trained with Adam (lr 1e-3) for `steps` full-batch steps, the frozen one is the
 /// [`linear_probe`] on the pretrained codes with as many steps.
-pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, classes: usize, n_labels: usize, steps: usize, seed: u64) -> Result<FewLabels> {
+pub fn few_labels(
+    pretrained: &Model,
+    train: &Split,
+    test: &Split,
+    classes: usize,
+    n_labels: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<FewLabels> {
     let mut rng = Rng::new(seed);
     let labelled = train.sample(n_labels, &mut rng)?;
     let run = |init_from: Option<&Model>| -> Result<f64> {
         let model = Model::new(pretrained.config().clone(), seed + 1, pretrained.device())?;
-        let enc_vars: Vec<(String, candle_core::Var)> = model.params().named_vars().into_iter().filter(|(n, _)| n.starts_with("encoder.")).collect();
+        let enc_vars: Vec<(String, candle_core::Var)> =
+            model.params().named_vars().into_iter().filter(|(n, _)| n.starts_with("encoder.")).collect();
         if let Some(src) = init_from {
             let src_vars = src.params().named_vars();
             for (name, var) in &enc_vars {
@@ -237,8 +268,13 @@ pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, classes: usiz
             }
         }
         let head_params = crate::models::params::Params::new(seed + 2);
-        let head = crate::models::layers::linear(model.latent_dim(), classes, head_params.var_builder(DType::F32, model.device()))?;
-        let mut vars: Vec<candle_core::Var> = enc_vars.into_iter().filter(|(n, _)| !n.contains("running_")).map(|(_, v)| v).collect();
+        let head = crate::models::layers::linear(
+            model.latent_dim(),
+            classes,
+            head_params.var_builder(DType::F32, model.device()),
+        )?;
+        let mut vars: Vec<candle_core::Var> =
+            enc_vars.into_iter().filter(|(n, _)| !n.contains("running_")).map(|(_, v)| v).collect();
         vars.extend(head_params.trainable_vars());
         let mut opt = AdamW::new(vars, ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() })?;
         for _ in 0..steps {
@@ -259,7 +295,12 @@ pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, classes: usiz
         steps,
         seed,
     )?;
-    Ok(FewLabels { n_labels: labelled.len(), pretrained_accuracy: run(Some(pretrained))?, frozen_accuracy, random_init_accuracy: run(None)? })
+    Ok(FewLabels {
+        n_labels: labelled.len(),
+        pretrained_accuracy: run(Some(pretrained))?,
+        frozen_accuracy,
+        random_init_accuracy: run(None)?,
+    })
 }
 
 #[cfg(test)]
@@ -294,7 +335,8 @@ mod tests {
     fn iwae_is_at_least_as_tight_as_the_elbo_and_bounded_memory_chunks_agree() {
         let dev = Device::Cpu;
         let model = Model::from_name("mlp-vae", Some(2), 3, &dev).unwrap();
-        let x = crate::data::dynamic_binarize(&Rng::new(1).rand((6, 784), 0.0, 1.0, &dev).unwrap(), &mut Rng::new(2)).unwrap();
+        let x = crate::data::dynamic_binarize(&Rng::new(1).rand((6, 784), 0.0, 1.0, &dev).unwrap(), &mut Rng::new(2))
+            .unwrap();
         let split = Split { images: x, labels: Tensor::zeros(6, DType::U32, &dev).unwrap() };
         let elbo = evaluate(&model, &split, Objective::Elbo, 1.0, None, 0).unwrap().loss;
         let nll_1 = iwae_nll(&model, &split, 1, 1000, &mut Rng::new(5)).unwrap();

@@ -42,7 +42,9 @@
 //! # Ok(()) }
 //! ```
 use crate::error::Result;
-use crate::fused_vae::{bce_row, combine, cpu_f32, f32_batch, grow, impl_partial, mat, mat_t, rows, run_split, StepLoss};
+use crate::fused_vae::{
+    bce_row, combine, cpu_f32, f32_batch, grow, impl_partial, mat, mat_t, rows, run_split, StepLoss,
+};
 use crate::models::layers::{Conv2d, ConvTranspose2d};
 use crate::models::mlp_vae::{LOGVAR_MAX, LOGVAR_MIN};
 use crate::models::Model;
@@ -186,13 +188,28 @@ impl FusedConvVae {
             return None;
         }
         let ids = tensors.iter().map(|t| t.id()).collect();
-        Some(Self { params: Params { tensors, ids }, convs: [c1, c2], code, fc, deconvs, latent: vae.latent, threads: num_threads(), work: vec![] })
+        Some(Self {
+            params: Params { tensors, ids },
+            convs: [c1, c2],
+            code,
+            fc,
+            deconvs,
+            latent: vae.latent,
+            threads: num_threads(),
+            work: vec![],
+        })
     }
 
     /// Computes the loss on a batch and keeps its gradient for [`gradient`](Self::gradient).
     /// `input` goes through the encoder, `target` is what the decoder is scored against,
     /// `eps` holds the `B * latent` standard normal draws, row by row.
-    pub fn forward_backward(&mut self, input: &Tensor, target: &Tensor, eps: &[f32], kl_term: KlTerm) -> Result<StepLoss> {
+    pub fn forward_backward(
+        &mut self,
+        input: &Tensor,
+        target: &Tensor,
+        eps: &[f32],
+        kl_term: KlTerm,
+    ) -> Result<StepLoss> {
         let (input, target) = f32_batch("fused conv VAE step", input, target, 784, eps, self.latent)?;
         let (b, d) = input.dims2()?;
         let (xs, xl) = input.storage_and_layout();
@@ -204,7 +221,10 @@ impl FusedConvVae {
         for (s, l) in &guards {
             flat.push(cpu_f32(s, l, "a parameter")?);
         }
-        let views = Views { w: flat.iter().step_by(2).copied().collect(), b: flat.iter().skip(1).step_by(2).copied().collect() };
+        let views = Views {
+            w: flat.iter().step_by(2).copied().collect(),
+            b: flat.iter().skip(1).step_by(2).copied().collect(),
+        };
         // Two images per thread at least: below that the spawn costs more than it saves.
         let ranges = split(b, self.threads.min(b.div_ceil(2)));
         if self.work.len() < ranges.len() {
@@ -216,9 +236,12 @@ impl FusedConvVae {
             KlTerm::Analytic { beta } => Some(beta as f32),
             KlTerm::MonteCarlo => None,
         };
-        let shapes = Shapes { convs: self.convs, code: self.code, fc: self.fc, deconvs: &self.deconvs, latent: zl, inv_b, beta };
+        let shapes =
+            Shapes { convs: self.convs, code: self.code, fc: self.fc, deconvs: &self.deconvs, latent: zl, inv_b, beta };
         let views = &views;
-        run_split(&mut self.work, &ranges, |ws, r| ws.run(&shapes, views, rows(x, d, &r), rows(t, d, &r), rows(eps, zl, &r), r.len()));
+        run_split(&mut self.work, &ranges, |ws, r| {
+            ws.run(&shapes, views, rows(x, d, &r), rows(t, d, &r), rows(eps, zl, &r), r.len())
+        });
         let (recon, kl) = combine(&mut self.work[..ranges.len()], self.threads);
         let (recon, kl) = (recon / b as f64, beta.map_or(1.0, f64::from) * kl / b as f64);
         Ok(StepLoss { total: recon + kl, recon, kl })
@@ -276,7 +299,16 @@ fn dense_forward(w: &[f32], b: &[f32], (n_in, n_out): (usize, usize), x: &[f32],
 
 /// Dense layer backward: `gw = dᵀ x`, `gb = Σ_rows d`, and `dx = d W` when asked.
 #[allow(clippy::too_many_arguments)]
-fn dense_backward(w: &[f32], (n_in, n_out): (usize, usize), x: &[f32], d: &[f32], nb: usize, gw: &mut [f32], gb: &mut [f32], dx: Option<&mut [f32]>) {
+fn dense_backward(
+    w: &[f32],
+    (n_in, n_out): (usize, usize),
+    x: &[f32],
+    d: &[f32],
+    nb: usize,
+    gw: &mut [f32],
+    gb: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
     matmul(n_out, n_in, nb, gw, false, mat_t(d, n_out), mat(x, n_in));
     gb.fill(0.0);
     for row in d.chunks_exact(n_out) {
@@ -307,10 +339,17 @@ impl Workspace {
         for (o, c) in self.outs[1..].iter_mut().zip(s.deconvs) {
             grow(o, nb * c.out_len());
         }
-        let widest = s.deconvs.iter().chain(&s.convs).map(|c| c.in_len().max(c.out_len())).max().unwrap_or(0).max(s.code.0);
+        let widest =
+            s.deconvs.iter().chain(&s.convs).map(|c| c.in_len().max(c.out_len())).max().unwrap_or(0).max(s.code.0);
         grow(&mut self.delta, nb * widest);
         grow(&mut self.spare, nb * widest);
-        let col_len = s.deconvs.iter().chain(&s.convs).map(|c| c.cout.max(c.cin) * c.k * c.k * c.n_in().max(c.n_out())).max().unwrap_or(0);
+        let col_len = s
+            .deconvs
+            .iter()
+            .chain(&s.convs)
+            .map(|c| c.cout.max(c.cin) * c.k * c.k * c.n_in().max(c.n_out()))
+            .max()
+            .unwrap_or(0);
         grow(&mut self.col, col_len);
         let sizes: Vec<usize> = [c1, c2]
             .iter()
@@ -346,7 +385,8 @@ impl Workspace {
         let mut kl_sum = 0f64;
         for b in 0..nb {
             for j in 0..zl {
-                let (mu, lv) = (hc[b * 2 * zl + j], hc[b * 2 * zl + zl + j].clamp(LOGVAR_MIN as f32, LOGVAR_MAX as f32));
+                let (mu, lv) =
+                    (hc[b * 2 * zl + j], hc[b * 2 * zl + zl + j].clamp(LOGVAR_MIN as f32, LOGVAR_MAX as f32));
                 let e = eps[b * zl + j];
                 let se = (0.5 * lv).exp() * e;
                 let zz = mu + se;
@@ -386,7 +426,9 @@ impl Workspace {
         let logits = &outs[nd][..nb * 784];
         let (mut cur, mut next) = (delta, spare);
         let mut recon_sum = 0f64;
-        for ((d, l), t) in cur[..nb * 784].chunks_exact_mut(784).zip(logits.chunks_exact(784)).zip(target.chunks_exact(784)) {
+        for ((d, l), t) in
+            cur[..nb * 784].chunks_exact_mut(784).zip(logits.chunks_exact(784)).zip(target.chunks_exact(784))
+        {
             recon_sum += bce_row(l, t, d, s.inv_b) as f64;
         }
         *recon = recon_sum;
@@ -420,7 +462,16 @@ impl Workspace {
         relu_grad(a0, &mut cur[..nb * s.fc.1]);
         {
             let (g, rest) = grads.split_at_mut(7);
-            dense_backward(v.w[3], s.fc, z, &cur[..nb * s.fc.1], nb, &mut g[6], &mut rest[0], Some(&mut next[..nb * zl]));
+            dense_backward(
+                v.w[3],
+                s.fc,
+                z,
+                &cur[..nb * s.fc.1],
+                nb,
+                &mut g[6],
+                &mut rest[0],
+                Some(&mut next[..nb * zl]),
+            );
         }
         std::mem::swap(&mut cur, &mut next);
         // Latent: from dL/dz to dL/d(mu, logvar) (KlTerm's formulas; 0 where logvar is clamped).
@@ -443,7 +494,16 @@ impl Workspace {
         std::mem::swap(&mut cur, &mut next);
         {
             let (g, rest) = grads.split_at_mut(5);
-            dense_backward(v.w[2], s.code, &hs[1][..nb * s.code.0], &cur[..nb * 2 * zl], nb, &mut g[4], &mut rest[0], Some(&mut next[..nb * s.code.0]));
+            dense_backward(
+                v.w[2],
+                s.code,
+                &hs[1][..nb * s.code.0],
+                &cur[..nb * 2 * zl],
+                nb,
+                &mut g[4],
+                &mut rest[0],
+                Some(&mut next[..nb * s.code.0]),
+            );
         }
         std::mem::swap(&mut cur, &mut next);
         // Encoder convolutions backward: `cur` holds dL/d(output of conv l) before the ReLU mask.
@@ -482,7 +542,13 @@ mod tests {
     use candle_core::Device;
 
     /// The same loss through the model's candle forward pass and autograd.
-    fn autograd(model: &Model, x: &Tensor, t: &Tensor, eps: &[f32], kl_term: KlTerm) -> (f64, f64, candle_core::backprop::GradStore) {
+    fn autograd(
+        model: &Model,
+        x: &Tensor,
+        t: &Tensor,
+        eps: &[f32],
+        kl_term: KlTerm,
+    ) -> (f64, f64, candle_core::backprop::GradStore) {
         let q = model.encode_t(x, None, true).unwrap();
         let lv = q.logvar.clone().unwrap();
         let e = Tensor::from_slice(eps, q.mean.shape(), &Device::Cpu).unwrap();
@@ -517,7 +583,11 @@ mod tests {
         for _ in 0..2 {
             let loss = step.forward_backward(&x, &t, &eps, kl_term).unwrap();
             let (reference, recon, grads) = autograd(&model, &x, &t, &eps, kl_term);
-            assert!((loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0), "loss {} vs autograd {reference}", loss.total);
+            assert!(
+                (loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0),
+                "loss {} vs autograd {reference}",
+                loss.total
+            );
             assert!((loss.recon - recon).abs() < 1e-4 * recon.max(1.0), "recon {} vs autograd {recon}", loss.recon);
             for (name, var) in model.params().named_vars() {
                 let want = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();

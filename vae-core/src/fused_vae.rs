@@ -154,7 +154,13 @@ impl FusedVae {
         Self::build(model, &ae.encoder, &ae.decoder, model.latent_dim(), loss)
     }
 
-    fn build(model: &Model, enc: &crate::models::mlp_ae::MlpEncoder, dec: &crate::models::mlp_ae::MlpDecoder, latent: usize, loss: Loss) -> Option<Self> {
+    fn build(
+        model: &Model,
+        enc: &crate::models::mlp_ae::MlpEncoder,
+        dec: &crate::models::mlp_ae::MlpDecoder,
+        latent: usize,
+        loss: Loss,
+    ) -> Option<Self> {
         if !model.device().is_cpu() {
             return None;
         }
@@ -192,7 +198,14 @@ impl FusedVae {
     /// differ for denoising), `eps` holds the `B * latent` standard normal draws of the
     /// reparameterisation, row by row. `labels` (class indices, one per row) are needed by a
     /// conditional model and ignored by the others, as in [`Model::encode`].
-    pub fn forward_backward(&mut self, input: &Tensor, target: &Tensor, labels: Option<&Tensor>, eps: &[f32], beta: f64) -> Result<StepLoss> {
+    pub fn forward_backward(
+        &mut self,
+        input: &Tensor,
+        target: &Tensor,
+        labels: Option<&Tensor>,
+        eps: &[f32],
+        beta: f64,
+    ) -> Result<StepLoss> {
         let per_row = if self.loss == Loss::Elbo { self.latent } else { 0 };
         let (input, target) = f32_batch("fused VAE step", input, target, self.input_dim, eps, per_row)?;
         let (b, d) = input.dims2()?;
@@ -201,10 +214,17 @@ impl FusedVae {
         let (ts, tl) = target.storage_and_layout();
         let x = cpu_f32(&xs, xl, "the input batch")?;
         let t = cpu_f32(&ts, tl, "the target batch")?;
-        let guards: Vec<_> = self.layers.iter().map(|l| (l.weight.storage_and_layout(), l.bias.storage_and_layout())).collect();
+        let guards: Vec<_> =
+            self.layers.iter().map(|l| (l.weight.storage_and_layout(), l.bias.storage_and_layout())).collect();
         let mut views = Vec::with_capacity(self.layers.len());
         for (l, ((ws, wl), (bs, bl))) in self.layers.iter().zip(&guards) {
-            views.push(View { w: cpu_f32(ws, wl, "a weight")?, b: cpu_f32(bs, bl, "a bias")?, n_in: l.n_in, n_out: l.n_out, act: l.act });
+            views.push(View {
+                w: cpu_f32(ws, wl, "a weight")?,
+                b: cpu_f32(bs, bl, "a bias")?,
+                n_in: l.n_in,
+                n_out: l.n_out,
+                act: l.act,
+            });
         }
         // Below a few rows per thread the spawn costs more than it saves.
         let ranges = split(b, self.threads.min(b.div_ceil(16)));
@@ -212,7 +232,15 @@ impl FusedVae {
             self.work.resize_with(ranges.len(), Workspace::default);
         }
         let beta = if self.loss == Loss::Elbo { beta } else { 0.0 };
-        let shape = Shape { views: &views, code: self.code, latent: self.latent, classes: self.classes, inv_b: 1.0 / b as f32, beta: beta as f32, loss: self.loss };
+        let shape = Shape {
+            views: &views,
+            code: self.code,
+            latent: self.latent,
+            classes: self.classes,
+            inv_b: 1.0 / b as f32,
+            beta: beta as f32,
+            loss: self.loss,
+        };
         let shape = &shape;
         run_split(&mut self.work, &ranges, |ws, r| {
             let zl = if shape.loss == Loss::Elbo { shape.latent } else { 0 };
@@ -231,14 +259,19 @@ impl FusedVae {
             return Ok(vec![]);
         }
         let Some(labels) = labels else {
-            return Err(Error::config("fused VAE step: this model is conditional: pass the labels (class indices) too"));
+            return Err(Error::config(
+                "fused VAE step: this model is conditional: pass the labels (class indices) too",
+            ));
         };
         let y = labels.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
         if y.len() != b {
             return Err(Error::config(format!("fused VAE step: {} labels for a batch of {b}", y.len())));
         }
         if let Some(bad) = y.iter().find(|&&c| c as usize >= self.classes) {
-            return Err(Error::config(format!("fused VAE step: label {bad} is not a class of this model (0..{})", self.classes)));
+            return Err(Error::config(format!(
+                "fused VAE step: label {bad} is not a class of this model (0..{})",
+                self.classes
+            )));
         }
         Ok(y)
     }
@@ -252,7 +285,14 @@ impl FusedVae {
 
 /// Checks a step's batch (`input` and `target` both `[B, width]`, B > 0, `per_row` noise values
 /// per row in `eps`) and returns both as contiguous f32 tensors, or an error naming `step`.
-pub(crate) fn f32_batch(step: &str, input: &Tensor, target: &Tensor, width: usize, eps: &[f32], per_row: usize) -> Result<(Tensor, Tensor)> {
+pub(crate) fn f32_batch(
+    step: &str,
+    input: &Tensor,
+    target: &Tensor,
+    width: usize,
+    eps: &[f32],
+    per_row: usize,
+) -> Result<(Tensor, Tensor)> {
     let (b, d) = input.dims2()?;
     if d != width || target.dims() != input.dims() || eps.len() != b * per_row || b == 0 {
         return Err(Error::config(format!(
@@ -284,7 +324,8 @@ pub(crate) fn run_split<W: Send>(work: &mut [W], ranges: &[Range<usize>], f: imp
     let (mine, others) = work.split_first_mut().expect("one workspace per range");
     let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = rest.iter().zip(others.iter_mut()).map(|(r, ws)| s.spawn(move || f(ws, r.clone()))).collect();
+        let handles: Vec<_> =
+            rest.iter().zip(others.iter_mut()).map(|(r, ws)| s.spawn(move || f(ws, r.clone()))).collect();
         f(mine, last.clone());
         for h in handles {
             if let Err(e) = h.join() {
@@ -460,7 +501,8 @@ fn row_loss(logits: &[f32], target: &[f32], d: &mut [f32], one: impl Fn(f32, f32
 fn ln_1p_unit(e: f32) -> f32 {
     let s = e / (2.0 + e);
     let q = s * s;
-    let series = 1.0 + q * (1.0 / 3.0 + q * (1.0 / 5.0 + q * (1.0 / 7.0 + q * (1.0 / 9.0 + q * (1.0 / 11.0 + q * (1.0 / 13.0))))));
+    let series = 1.0
+        + q * (1.0 / 3.0 + q * (1.0 / 5.0 + q * (1.0 / 7.0 + q * (1.0 / 9.0 + q * (1.0 / 11.0 + q * (1.0 / 13.0))))));
     2.0 * s * series
 }
 
@@ -489,7 +531,12 @@ fn exp_nonpositive(x: f32) -> f32 {
 #[inline(always)]
 fn tanh(x: f32) -> f32 {
     let y = -2.0 * x.abs();
-    let series = y * (1.0 + y * (1.0 / 2.0 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (1.0 / 40320.0))))))));
+    let series = y
+        * (1.0
+            + y * (1.0 / 2.0
+                + y * (1.0 / 6.0
+                    + y * (1.0 / 24.0
+                        + y * (1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (1.0 / 40320.0))))))));
     let m = if y > -0.35 { series } else { exp_nonpositive(y) - 1.0 };
     (-m / (2.0 + m)).copysign(x)
 }
@@ -580,7 +627,9 @@ impl Workspace {
         let out_w = views[n - 1].n_out;
         let logits = &acts[n - 1][..nb * out_w];
         let mut recon_sum = 0f64;
-        for (row, (lr, tr)) in delta[..nb * out_w].chunks_exact_mut(out_w).zip(logits.chunks_exact(out_w).zip(target.chunks_exact(out_w))) {
+        for (row, (lr, tr)) in
+            delta[..nb * out_w].chunks_exact_mut(out_w).zip(logits.chunks_exact(out_w).zip(target.chunks_exact(out_w)))
+        {
             let acc = if s.loss == Loss::Mse { mse_row(lr, tr, row, s.inv_b) } else { bce_row(lr, tr, row, s.inv_b) };
             recon_sum += acc as f64;
         }
@@ -603,8 +652,11 @@ impl Workspace {
                         let inside = (LOGVAR_MIN as f32..=LOGVAR_MAX as f32).contains(&raw);
                         let var = raw.clamp(LOGVAR_MIN as f32, LOGVAR_MAX as f32).exp();
                         next[b * 2 * zl + j] = dz + s.beta * mu * s.inv_b;
-                        next[b * 2 * zl + zl + j] =
-                            if inside { 0.5 * dz * std_eps[b * zl + j] + 0.5 * s.beta * (var - 1.0) * s.inv_b } else { 0.0 };
+                        next[b * 2 * zl + zl + j] = if inside {
+                            0.5 * dz * std_eps[b * zl + j] + 0.5 * s.beta * (var - 1.0) * s.inv_b
+                        } else {
+                            0.0
+                        };
                     }
                 }
                 std::mem::swap(&mut cur, &mut next);
@@ -646,7 +698,11 @@ impl<'a> Inputs<'a> {
         let width = s.views[l].n_in;
         let conditional = s.classes > 0;
         if l == 0 {
-            if conditional { &self.x_cond[..nb * width] } else { self.x }
+            if conditional {
+                &self.x_cond[..nb * width]
+            } else {
+                self.x
+            }
         } else if l == s.code + 1 && conditional {
             &self.z_cond[..nb * width]
         } else if l == s.code + 1 && s.loss == Loss::Elbo {
@@ -678,7 +734,14 @@ mod tests {
     use candle_core::Device;
 
     /// The same loss through the model's candle forward pass and autograd.
-    fn autograd(model: &Model, x: &Tensor, t: &Tensor, y: Option<&Tensor>, eps: &[f32], beta: f64) -> (f64, candle_core::backprop::GradStore) {
+    fn autograd(
+        model: &Model,
+        x: &Tensor,
+        t: &Tensor,
+        y: Option<&Tensor>,
+        eps: &[f32],
+        beta: f64,
+    ) -> (f64, candle_core::backprop::GradStore) {
         let q = model.encode_t(x, y, true).unwrap();
         let lv = q.logvar.clone().unwrap();
         let e = Tensor::from_slice(eps, q.mean.shape(), &Device::Cpu).unwrap();
@@ -703,7 +766,11 @@ mod tests {
         for _ in 0..2 {
             let loss = step.forward_backward(&x, &t, y.as_ref(), &eps, beta).unwrap();
             let (reference, grads) = autograd(&model, &x, &t, y.as_ref(), &eps, beta);
-            assert!((loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0), "loss {} vs autograd {reference}", loss.total);
+            assert!(
+                (loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0),
+                "loss {} vs autograd {reference}",
+                loss.total
+            );
             for (name, var) in model.params().named_vars() {
                 let want = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
                 let got = step.gradient(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
@@ -717,7 +784,10 @@ mod tests {
 
     /// Labels cycling through every class, or none for an unconditional model.
     fn labels(batch: usize, classes: Option<usize>) -> Option<Tensor> {
-        classes.map(|c| Tensor::from_vec((0..batch as u32).map(|i| (i * 7 + 1) % c as u32).collect::<Vec<_>>(), batch, &Device::Cpu).unwrap())
+        classes.map(|c| {
+            Tensor::from_vec((0..batch as u32).map(|i| (i * 7 + 1) % c as u32).collect::<Vec<_>>(), batch, &Device::Cpu)
+                .unwrap()
+        })
     }
 
     #[test]
@@ -727,7 +797,13 @@ mod tests {
 
     #[test]
     fn gradients_match_autograd_for_deeper_tanh_models_beta_and_denoising() {
-        let cfg = MlpVaeConfig { input_dim: 30, hidden: vec![16, 8], latent: 3, activation: Activation::Tanh, ..MlpVaeConfig::default() };
+        let cfg = MlpVaeConfig {
+            input_dim: 30,
+            hidden: vec![16, 8],
+            latent: 3,
+            activation: Activation::Tanh,
+            ..MlpVaeConfig::default()
+        };
         check(cfg.clone(), 50, 3, 4.0, true);
         check(MlpVaeConfig { activation: Activation::LeakyRelu, ..cfg.clone() }, 9, 1, 0.5, false);
         check(MlpVaeConfig { activation: Activation::Elu, ..cfg.clone() }, 21, 2, 1.0, true);
@@ -736,14 +812,26 @@ mod tests {
 
     #[test]
     fn gradients_match_autograd_for_conditional_models() {
-        let cfg = MlpVaeConfig { input_dim: 30, hidden: vec![16], latent: 3, num_classes: Some(4), ..MlpVaeConfig::default() };
+        let cfg = MlpVaeConfig {
+            input_dim: 30,
+            hidden: vec![16],
+            latent: 3,
+            num_classes: Some(4),
+            ..MlpVaeConfig::default()
+        };
         check(cfg.clone(), 37, 2, 1.0, false);
         check(MlpVaeConfig { hidden: vec![12, 8], activation: Activation::Tanh, ..cfg.clone() }, 50, 3, 4.0, true);
         check(MlpVaeConfig { hidden: vec![], num_classes: Some(1), ..cfg }, 9, 1, 1.0, false);
     }
 
     /// An autoencoder's loss through `Objective::compute` and autograd, against the fused step.
-    fn check_autoencoder(cfg: crate::models::MlpAeConfig, objective: crate::objective::Objective, batch: usize, threads: usize, denoising: bool) {
+    fn check_autoencoder(
+        cfg: crate::models::MlpAeConfig,
+        objective: crate::objective::Objective,
+        batch: usize,
+        threads: usize,
+        denoising: bool,
+    ) {
         let model = Model::new(ModelConfig::MlpAe(cfg.clone()), 5, &Device::Cpu).unwrap();
         let mut step = FusedVae::new_autoencoder(&model, objective).unwrap();
         step.threads = threads;
@@ -755,7 +843,11 @@ mod tests {
             let loss = step.forward_backward(&x, &t, y.as_ref(), &[], 1.0).unwrap();
             let parts = objective.compute(&model, &x, &t, y.as_ref(), 1.0, true, &mut Rng::new(0)).unwrap();
             let reference = parts.total.to_scalar::<f32>().unwrap() as f64;
-            assert!((loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0), "{objective:?}: loss {} vs autograd {reference}", loss.total);
+            assert!(
+                (loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0),
+                "{objective:?}: loss {} vs autograd {reference}",
+                loss.total
+            );
             assert_eq!(loss.kl, 0.0);
             let grads = parts.total.backward().unwrap();
             for (name, var) in model.params().named_vars() {
@@ -763,7 +855,10 @@ mod tests {
                 let got = step.gradient(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
                 let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                    assert!((g - w).abs() <= 1e-4 * scale, "{objective:?} {name}[{i}]: fused {g} vs autograd {w} (scale {scale})");
+                    assert!(
+                        (g - w).abs() <= 1e-4 * scale,
+                        "{objective:?} {name}[{i}]: fused {g} vs autograd {w} (scale {scale})"
+                    );
                 }
             }
         }
@@ -772,10 +867,20 @@ mod tests {
     #[test]
     fn autoencoder_gradients_match_autograd_for_mse_and_bce() {
         use crate::objective::Objective;
-        let classic = crate::models::MlpAeConfig { input_dim: 50, hidden: vec![24, 12], latent: 2, ..crate::models::MlpAeConfig::classic_2d() };
+        let classic = crate::models::MlpAeConfig {
+            input_dim: 50,
+            hidden: vec![24, 12],
+            latent: 2,
+            ..crate::models::MlpAeConfig::classic_2d()
+        };
         check_autoencoder(classic.clone(), Objective::Mse, 21, 2, false);
         check_autoencoder(classic, Objective::Bce, 13, 3, true);
-        let shallow = crate::models::MlpAeConfig { input_dim: 40, hidden: vec![16], latent: 6, ..crate::models::MlpAeConfig::shallow() };
+        let shallow = crate::models::MlpAeConfig {
+            input_dim: 40,
+            hidden: vec![16],
+            latent: 6,
+            ..crate::models::MlpAeConfig::shallow()
+        };
         check_autoencoder(shallow.clone(), Objective::Mse, 8, 1, true);
         check_autoencoder(crate::models::MlpAeConfig { num_classes: Some(3), ..shallow }, Objective::Bce, 19, 2, false);
     }
@@ -786,8 +891,12 @@ mod tests {
         let dev = Device::Cpu;
         let ae = Model::from_name("mlp-ae", None, 0, &dev).unwrap();
         assert!(FusedVae::new_autoencoder(&ae, Objective::Elbo).is_none());
-        assert!(FusedVae::new_autoencoder(&Model::from_name("mlp-vae", None, 0, &dev).unwrap(), Objective::Mse).is_none());
-        assert!(FusedVae::new_autoencoder(&Model::from_name("conv-ae", None, 0, &dev).unwrap(), Objective::Mse).is_none());
+        assert!(
+            FusedVae::new_autoencoder(&Model::from_name("mlp-vae", None, 0, &dev).unwrap(), Objective::Mse).is_none()
+        );
+        assert!(
+            FusedVae::new_autoencoder(&Model::from_name("conv-ae", None, 0, &dev).unwrap(), Objective::Mse).is_none()
+        );
         let mut step = FusedVae::new_autoencoder(&ae, Objective::Mse).unwrap();
         let x = Tensor::zeros((4, 784), DType::F32, &dev).unwrap();
         assert!(step.forward_backward(&x, &x, None, &[0.0; 8], 1.0).unwrap_err().to_string().contains("noise values"));
@@ -802,7 +911,11 @@ mod tests {
             assert!((fast - exact).abs() <= 4e-7 * exact.abs() + 1e-30, "tanh({x}): {fast} vs {exact}");
         }
         for x in [1e-30f32, -1e-20, 1e-8, 0.0, 50.0, -1e4, f32::INFINITY, f32::NEG_INFINITY] {
-            assert!((tanh(x) as f64 - (x as f64).tanh()).abs() <= 4e-7 * (x as f64).tanh().abs(), "tanh({x}) = {}", tanh(x));
+            assert!(
+                (tanh(x) as f64 - (x as f64).tanh()).abs() <= 4e-7 * (x as f64).tanh().abs(),
+                "tanh({x}) = {}",
+                tanh(x)
+            );
         }
     }
 

@@ -30,7 +30,12 @@ pub const LOG_2PI: f64 = 1.837_877_066_409_345_3;
 /// On the CPU this is one fused pass (forward and backward) instead of nine tensor
 /// operations; elsewhere it is composed from candle's operations.
 pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
-    if logits.device().is_cpu() && logits.dtype() == DType::F32 && target.dtype() == DType::F32 && logits.dims() == target.dims() && logits.rank() >= 1 {
+    if logits.device().is_cpu()
+        && logits.dtype() == DType::F32
+        && target.dtype() == DType::F32
+        && logits.dims() == target.dims()
+        && logits.rank() >= 1
+    {
         return logits.apply_op2(target, FusedBce);
     }
     bce_with_logits_composed(logits, target)
@@ -114,7 +119,13 @@ impl CustomOp2 for FusedBce {
             .collect();
         Ok((CpuStorage::F32(out), Shape::from(&dims[..dims.len() - 1])))
     }
-    fn bwd(&self, logits: &Tensor, target: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        target: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let logits = logits.contiguous()?;
         let target = target.contiguous()?;
         let g = grad.contiguous()?;
@@ -132,13 +143,23 @@ impl CustomOp3 for FusedBceGrad {
     fn name(&self) -> &'static str {
         "fused-bce-with-logits-grad"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let logits = f32_slice(s1, l1, "fused bce: logits")?;
         let target = f32_slice(s2, l2, "fused bce: target")?;
         let g = f32_slice(s3, l3, "fused bce: grad")?;
         let d = *l1.dims().last().unwrap_or(&1);
         let mut out = vec![0f32; logits.len()];
-        for (r, ((o, l), t)) in out.chunks_exact_mut(d).zip(logits.chunks_exact(d)).zip(target.chunks_exact(d)).enumerate() {
+        for (r, ((o, l), t)) in
+            out.chunks_exact_mut(d).zip(logits.chunks_exact(d)).zip(target.chunks_exact(d)).enumerate()
+        {
             let gr = g[r];
             for ((o, &l), &t) in o.iter_mut().zip(l).zip(t) {
                 *o = (1.0 / (1.0 + (-l).exp()) - t) * gr;
@@ -197,13 +218,16 @@ mod tests {
         // E_q[log p(z) - log q(z|x)] = -KL: check by brute force over many samples.
         let mut rng = Rng::new(3);
         let n = 50_000;
-        let mean = Tensor::new(&[0.7f32, -1.2], &Device::Cpu).unwrap().broadcast_as((n, 2)).unwrap().contiguous().unwrap();
-        let logvar = Tensor::new(&[-0.4f32, 0.3], &Device::Cpu).unwrap().broadcast_as((n, 2)).unwrap().contiguous().unwrap();
+        let mean =
+            Tensor::new(&[0.7f32, -1.2], &Device::Cpu).unwrap().broadcast_as((n, 2)).unwrap().contiguous().unwrap();
+        let logvar =
+            Tensor::new(&[-0.4f32, 0.3], &Device::Cpu).unwrap().broadcast_as((n, 2)).unwrap().contiguous().unwrap();
         let eps = rng.randn((n, 2), &Device::Cpu).unwrap();
         let z = (&mean + (&logvar * 0.5).unwrap().exp().unwrap().mul(&eps).unwrap()).unwrap();
         let logits = Tensor::zeros((n, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
         let x = Tensor::ones((n, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let elbo = mc_elbo(&logits, &x, &z, &mean, &logvar).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+        let elbo =
+            mc_elbo(&logits, &x, &z, &mean, &logvar).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() as f64;
         let kl = kl_standard_normal(&mean.narrow(0, 0, 1).unwrap(), &logvar.narrow(0, 0, 1).unwrap()).unwrap();
         let analytic = -3.0 * std::f64::consts::LN_2 - scalar(kl);
         assert!((elbo - analytic).abs() < 0.02, "{elbo} vs {analytic}");
@@ -230,7 +254,9 @@ mod tests {
         let lvar = Var::from_tensor(&t(&l0)).unwrap();
         let mvar = Var::from_tensor(&t(&mean0)).unwrap();
         let vvar = Var::from_tensor(&t(&lv0)).unwrap();
-        let loss = (bce_with_logits(lvar.as_tensor(), &x).unwrap() + kl_standard_normal(mvar.as_tensor(), vvar.as_tensor()).unwrap()).unwrap();
+        let loss = (bce_with_logits(lvar.as_tensor(), &x).unwrap()
+            + kl_standard_normal(mvar.as_tensor(), vvar.as_tensor()).unwrap())
+        .unwrap();
         let grads = loss.sum_all().unwrap().backward().unwrap();
         let h = 1e-2f32;
         let check = |var: &Var, base: &[f32], which: usize| {
@@ -267,8 +293,32 @@ mod tests {
         for (p, q) in av.iter().zip(&bv) {
             assert!((p - q).abs() < 1e-4 * q.abs().max(1.0), "{p} vs {q}");
         }
-        let ga = a.mul(&w).unwrap().sum_all().unwrap().backward().unwrap().get(&l).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let gb = b.mul(&w).unwrap().sum_all().unwrap().backward().unwrap().get(&l).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let ga = a
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+            .get(&l)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let gb = b
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+            .get(&l)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for (p, q) in ga.iter().zip(&gb) {
             assert!((p - q).abs() < 1e-5, "{p} vs {q}");
         }

@@ -56,7 +56,8 @@ pub fn auroc(negatives: &[f32], positives: &[f32]) -> f64 {
         return f64::NAN;
     }
     // Rank-sum (Mann-Whitney U) form: sort all scores once, O((n + m) log(n + m)).
-    let mut all: Vec<(f32, bool)> = negatives.iter().map(|&s| (s, false)).chain(positives.iter().map(|&s| (s, true))).collect();
+    let mut all: Vec<(f32, bool)> =
+        negatives.iter().map(|&s| (s, false)).chain(positives.iter().map(|&s| (s, true))).collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum = 0f64;
     let mut i = 0;
@@ -73,7 +74,6 @@ pub fn auroc(negatives: &[f32], positives: &[f32]) -> f64 {
     let (n, m) = (negatives.len() as f64, positives.len() as f64);
     (rank_sum - m * (m + 1.0) / 2.0) / (n * m)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -102,13 +102,18 @@ mod tests {
         let mut wins = 0.0;
         for p in pos {
             for n in neg {
-                wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+                wins += if p > n {
+                    1.0
+                } else if p == n {
+                    0.5
+                } else {
+                    0.0
+                };
             }
         }
         assert!((auroc(&neg, &pos) - wins / 20.0).abs() < 1e-12);
         assert!(auroc(&[], &[1.0]).is_nan());
     }
-
 
     #[test]
     fn pick_follows_the_environment() {

@@ -143,7 +143,14 @@ impl Adam {
         self.t += 1;
         let c1 = 1.0 - self.beta1.powi(self.t);
         let c2 = 1.0 - self.beta2.powi(self.t);
-        Hyper { lr: self.lr as f32, beta1: self.beta1 as f32, beta2: self.beta2 as f32, eps: self.eps as f32, c1: c1 as f32, c2: c2 as f32 }
+        Hyper {
+            lr: self.lr as f32,
+            beta1: self.beta1 as f32,
+            beta2: self.beta2 as f32,
+            eps: self.eps as f32,
+            c1: c1 as f32,
+            c2: c2 as f32,
+        }
     }
 
     /// One step with gradients given as plain slices, `grad(var)` returning each variable's
@@ -167,7 +174,11 @@ impl Optimizer for Adam {
 
     fn new(vars: Vec<Var>, lr: f64) -> Result<Self> {
         let all_cpu_f32 = vars.iter().all(|v| v.device().is_cpu() && v.dtype() == candle_core::DType::F32);
-        let fallback = if all_cpu_f32 { None } else { Some(AdamW::new(vars.clone(), ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() })?) };
+        let fallback = if all_cpu_f32 {
+            None
+        } else {
+            Some(AdamW::new(vars.clone(), ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() })?)
+        };
         let moments = vars.iter().map(|_| Mutex::new((vec![], vec![]))).collect();
         Ok(Self { vars, moments, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, t: 0, fallback })
     }
@@ -212,7 +223,8 @@ mod tests {
         let a = Var::from_tensor(&init).unwrap();
         let b = Var::from_tensor(&init.copy().unwrap()).unwrap();
         let mut fused = Adam::new(vec![a.clone()], 0.01).unwrap();
-        let mut reference = AdamW::new(vec![b.clone()], ParamsAdamW { lr: 0.01, weight_decay: 0.0, ..Default::default() }).unwrap();
+        let mut reference =
+            AdamW::new(vec![b.clone()], ParamsAdamW { lr: 0.01, weight_decay: 0.0, ..Default::default() }).unwrap();
         for step in 0..50 {
             if step == 25 {
                 fused.set_learning_rate(0.003);

@@ -26,14 +26,14 @@
 //! ```
 use crate::data::{batches, dynamic_binarize, Corruption, Dataset, Split};
 use crate::error::{Error, Result};
+use crate::evaluation::{evaluate, EvalStats};
 use crate::fused_conv_vae::{FusedConvVae, KlTerm};
 use crate::fused_vae::{FusedVae, StepLoss};
-use crate::evaluation::{evaluate, EvalStats};
 use crate::models::Model;
 use crate::objective::Objective;
+use crate::optim::Adam;
 use crate::rng::Rng;
 use candle_core::Tensor;
-use crate::optim::Adam;
 use candle_nn::Optimizer;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -151,7 +151,12 @@ impl Trainer {
     }
 
     /// Like [`fit`](Self::fit), calling `on_epoch` after every epoch (notebooks draw a frame there).
-    pub fn fit_with(&self, model: &Model, data: &Dataset, mut on_epoch: impl FnMut(&EpochStats, &Model) -> Result<()>) -> Result<History> {
+    pub fn fit_with(
+        &self,
+        model: &Model,
+        data: &Dataset,
+        mut on_epoch: impl FnMut(&EpochStats, &Model) -> Result<()>,
+    ) -> Result<History> {
         let cfg = &self.config;
         self.validate(model, &data.train)?;
         crate::perf::tune_allocator();
@@ -202,7 +207,10 @@ impl Trainer {
                 let test = match cfg.binarization {
                     Binarization::None => data.test.clone(),
                     // A fixed binarisation of the test set, so epochs are comparable.
-                    Binarization::Dynamic => Split { images: dynamic_binarize(&data.test.images, &mut Rng::new(cfg.seed ^ 0x7465_7374))?, labels: data.test.labels.clone() },
+                    Binarization::Dynamic => Split {
+                        images: dynamic_binarize(&data.test.images, &mut Rng::new(cfg.seed ^ 0x7465_7374))?,
+                        labels: data.test.labels.clone(),
+                    },
                 };
                 Some(evaluate(model, &test, objective, cfg.beta, cfg.corruption.as_ref(), cfg.seed)?)
             } else {
@@ -253,11 +261,16 @@ impl Trainer {
         }
         let dim = train.images.dims().get(1).copied().unwrap_or(0);
         if dim != model.config().input_dim() {
-            return Err(Error::config(format!("the data has {dim} pixels per image, the model expects {}", model.config().input_dim())));
+            return Err(Error::config(format!(
+                "the data has {dim} pixels per image, the model expects {}",
+                model.config().input_dim()
+            )));
         }
         let total = train.images.sum_all()?.to_scalar::<f32>()?;
         if !total.is_finite() {
-            return Err(Error::config("the training images contain NaN or infinite values; clean the data before training"));
+            return Err(Error::config(
+                "the training images contain NaN or infinite values; clean the data before training",
+            ));
         }
         Ok(())
     }
@@ -292,11 +305,21 @@ enum Fused {
 }
 
 impl Fused {
-    fn forward_backward(&mut self, objective: Objective, input: &Tensor, target: &Tensor, labels: Option<&Tensor>, eps: &[f32], beta: f64) -> Result<StepLoss> {
+    fn forward_backward(
+        &mut self,
+        objective: Objective,
+        input: &Tensor,
+        target: &Tensor,
+        labels: Option<&Tensor>,
+        eps: &[f32],
+        beta: f64,
+    ) -> Result<StepLoss> {
         match self {
             Fused::Dense(f) => f.forward_backward(input, target, labels, eps, beta),
             // The Monte Carlo ELBO has no beta (as in Objective::compute).
-            Fused::Conv(f) if objective == Objective::McElbo => f.forward_backward(input, target, eps, KlTerm::MonteCarlo),
+            Fused::Conv(f) if objective == Objective::McElbo => {
+                f.forward_backward(input, target, eps, KlTerm::MonteCarlo)
+            }
             Fused::Conv(f) => f.forward_backward(input, target, eps, KlTerm::Analytic { beta }),
         }
     }
@@ -313,7 +336,9 @@ impl Stepper {
         let allowed = std::env::var("VAE_FUSED").map_or(true, |v| v != "0");
         let fused = match objective {
             _ if !allowed => None,
-            Objective::Elbo => FusedVae::new(model).map(Fused::Dense).or_else(|| FusedConvVae::new(model).map(Fused::Conv)),
+            Objective::Elbo => {
+                FusedVae::new(model).map(Fused::Dense).or_else(|| FusedConvVae::new(model).map(Fused::Conv))
+            }
             Objective::McElbo => FusedConvVae::new(model).map(Fused::Conv),
             Objective::Mse | Objective::Bce => FusedVae::new_autoencoder(model, objective).map(Fused::Dense),
         };
@@ -327,14 +352,28 @@ impl Stepper {
 
     /// Loss on a batch, then (only if it is finite) the gradient step. The reparameterisation
     /// noise comes from `rng` in the same order on both paths.
-    pub fn step(&mut self, model: &Model, opt: &mut Adam, input: &Tensor, target: &Tensor, labels: Option<&Tensor>, rng: &mut Rng) -> Result<StepOutcome> {
+    pub fn step(
+        &mut self,
+        model: &Model,
+        opt: &mut Adam,
+        input: &Tensor,
+        target: &Tensor,
+        labels: Option<&Tensor>,
+        rng: &mut Rng,
+    ) -> Result<StepOutcome> {
         let t0 = Instant::now();
         if let Some(f) = &mut self.fused {
             // Autoencoders draw no noise, as on the autograd path.
             let eps = if model.is_variational() { rng.normal_vec(input.dim(0)? * model.latent_dim()) } else { vec![] };
             let l = f.forward_backward(self.objective, input, target, labels, &eps, self.beta)?;
             let t1 = Instant::now();
-            let mut out = StepOutcome { total: l.total, recon: l.recon, kl: l.kl, backward_seconds: (t1 - t0).as_secs_f64(), ..Default::default() };
+            let mut out = StepOutcome {
+                total: l.total,
+                recon: l.recon,
+                kl: l.kl,
+                backward_seconds: (t1 - t0).as_secs_f64(),
+                ..Default::default()
+            };
             if l.total.is_finite() {
                 opt.step_with(|v| f.gradient(v.as_tensor()))?;
                 out.updated = true;

@@ -11,7 +11,11 @@ fn vae(args: &[&str], data_dir: Option<&Path>) -> (i32, String, String) {
         c.env("VAE_DATA_DIR", d);
     }
     let o = c.output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 #[test]
@@ -51,7 +55,13 @@ fn bad_arguments_exit_2_with_usage() {
 
 #[test]
 fn help_prints_the_usage_and_succeeds() {
-    for args in [vec!["help"], vec!["--help"], vec!["train", "--help"], vec!["eval", "-h"], vec!["bench", "--model", "conv-vae", "--help"]] {
+    for args in [
+        vec!["help"],
+        vec!["--help"],
+        vec!["train", "--help"],
+        vec!["eval", "-h"],
+        vec!["bench", "--model", "conv-vae", "--help"],
+    ] {
         let (code, out, err) = vae(&args, None);
         assert_eq!(code, 0, "{args:?}: {err}");
         assert!(out.contains("usage: vae") && out.contains("commands:"), "{args:?}: {out}");
@@ -61,7 +71,8 @@ fn help_prints_the_usage_and_succeeds() {
 #[test]
 fn missing_data_and_checkpoints_exit_1_with_the_fix() {
     let empty = tempfile::tempdir().unwrap();
-    let (code, _, err) = vae(&["train", "--model", "mlp-vae", "--out", "x.safetensors", "--epochs", "1"], Some(empty.path()));
+    let (code, _, err) =
+        vae(&["train", "--model", "mlp-vae", "--out", "x.safetensors", "--epochs", "1"], Some(empty.path()));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("make data") && err.lines().count() == 1, "{err}");
     let (code, _, err) = vae(&["eval", "/nonexistent/model.safetensors"], None);
@@ -80,12 +91,33 @@ fn train_eval_on_a_tiny_mnist_directory() {
     let n = 64;
     let img: Vec<u8> = (0..n * 784).map(|i| if (i / 28) % 7 < (i / 784) % 5 { 255 } else { 0 }).collect();
     std::fs::write(dir.join("train-images-idx3-ubyte"), encode_idx(&[n, 28, 28], &img)).unwrap();
-    std::fs::write(dir.join("train-labels-idx1-ubyte"), encode_idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>())).unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte"),
+        encode_idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>()),
+    )
+    .unwrap();
     std::fs::write(dir.join("t10k-images-idx3-ubyte"), encode_idx(&[16, 28, 28], &img[..16 * 784])).unwrap();
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), encode_idx(&[16], &[1; 16])).unwrap();
     let ckpt = root.path().join("m.safetensors");
     let (code, out, err) = vae(
-        &["train", "--model", "mlp-vae", "--dataset", "mnist", "--epochs", "2", "--latent", "2", "--seed", "1", "--batch-size", "16", "--out", ckpt.to_str().unwrap(), "--json"],
+        &[
+            "train",
+            "--model",
+            "mlp-vae",
+            "--dataset",
+            "mnist",
+            "--epochs",
+            "2",
+            "--latent",
+            "2",
+            "--seed",
+            "1",
+            "--batch-size",
+            "16",
+            "--out",
+            ckpt.to_str().unwrap(),
+            "--json",
+        ],
         Some(root.path()),
     );
     assert_eq!(code, 0, "{err}");
@@ -108,13 +140,30 @@ fn train_eval_on_a_tiny_mnist_directory() {
     // A non-default activation is kept in the checkpoint: eval rebuilds the same model.
     let elu = root.path().join("elu.safetensors");
     let (code, _, err) = vae(
-        &["train", "--model", "mlp-vae", "--epochs", "1", "--hidden", "32", "--activation", "elu", "--batch-size", "16", "--out", elu.to_str().unwrap(), "--json"],
+        &[
+            "train",
+            "--model",
+            "mlp-vae",
+            "--epochs",
+            "1",
+            "--hidden",
+            "32",
+            "--activation",
+            "elu",
+            "--batch-size",
+            "16",
+            "--out",
+            elu.to_str().unwrap(),
+            "--json",
+        ],
         Some(root.path()),
     );
     assert_eq!(code, 0, "{err}");
     let model = vae_core::checkpoint::load(&elu, &candle_core::Device::Cpu).unwrap();
     match model.config() {
-        vae_core::models::ModelConfig::MlpVae(c) => assert_eq!((c.activation, c.hidden.as_slice()), (vae_core::models::Activation::Elu, &[32][..])),
+        vae_core::models::ModelConfig::MlpVae(c) => {
+            assert_eq!((c.activation, c.hidden.as_slice()), (vae_core::models::Activation::Elu, &[32][..]))
+        }
         other => panic!("expected an MLP VAE, got {other:?}"),
     }
     let (code, _, err) = vae(&["eval", elu.to_str().unwrap()], Some(root.path()));
@@ -131,11 +180,13 @@ fn train_eval_on_a_tiny_mnist_directory() {
     assert_eq!(code, 0, "{err}");
     let m = image::open(png("m.png")).unwrap();
     assert!(m.width() >= 5 * 28 && m.height() >= 5 * 28);
-    let (code, _, err) = vae(&["manifold", ck, "--range", "-3:3", "--n", "4", "--out", png("m2.png").to_str().unwrap()], None);
+    let (code, _, err) =
+        vae(&["manifold", ck, "--range", "-3:3", "--n", "4", "--out", png("m2.png").to_str().unwrap()], None);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = vae(&["manifold", ck, "--range", "wide", "--out", png("m3.png").to_str().unwrap()], None);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = vae(&["reconstruct", ck, "--n", "6", "--out", png("r.png").to_str().unwrap()], Some(root.path()));
+    let (code, _, err) =
+        vae(&["reconstruct", ck, "--n", "6", "--out", png("r.png").to_str().unwrap()], Some(root.path()));
     assert_eq!(code, 0, "{err}");
     assert!(image::open(png("r.png")).unwrap().height() >= 2 * 28);
     let (code, _, err) = vae(&["scatter", ck, "--out", png("z.svg").to_str().unwrap()], Some(root.path()));
@@ -147,7 +198,12 @@ fn train_eval_on_a_tiny_mnist_directory() {
     assert!(html.contains("<canvas") && !html.contains("src=\"http"), "explorer page must be self-contained");
     let svg = std::fs::read_to_string(png("z.svg")).unwrap();
     assert!(svg.starts_with("<svg") || svg.contains("<svg"), "not an SVG");
-    let texts: Vec<&str> = svg.split("<text").skip(1).filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split("</text>").next())).map(|t| t.trim()).collect();
+    let texts: Vec<&str> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split("</text>").next()))
+        .map(|t| t.trim())
+        .collect();
     for label in ["class", "0", "1", "9"] {
         assert!(texts.contains(&label), "legend label {label} missing: {texts:?}");
     }

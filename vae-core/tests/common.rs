@@ -20,7 +20,10 @@ pub fn blobs(n: usize, seed: u64) -> Split {
             }
         }
     }
-    Split { images: Tensor::from_vec(pixels, (n, 784), &Device::Cpu).unwrap(), labels: Tensor::from_vec(labels, n, &Device::Cpu).unwrap() }
+    Split {
+        images: Tensor::from_vec(pixels, (n, 784), &Device::Cpu).unwrap(),
+        labels: Tensor::from_vec(labels, n, &Device::Cpu).unwrap(),
+    }
 }
 
 pub fn blob_dataset(n_train: usize, n_test: usize) -> Dataset {

@@ -90,7 +90,11 @@ fn truncated_padded_and_corrupt_files_are_reported_with_the_file() {
 
     let d = good_dir(false);
     std::fs::remove_file(d.path().join("train-images-idx3-ubyte")).unwrap();
-    std::fs::write(d.path().join("train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef]).unwrap();
+    std::fs::write(
+        d.path().join("train-images-idx3-ubyte.gz"),
+        [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef],
+    )
+    .unwrap();
     let e = Mnist::load(d.path()).unwrap_err().to_string();
     assert!(e.contains("train-images-idx3-ubyte.gz") && e.contains("corrupt"), "{e}");
 

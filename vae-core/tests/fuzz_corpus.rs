@@ -17,7 +17,9 @@ fn fuzz_dir() -> PathBuf {
 
 /// The files of one folder, sorted; a missing folder is an empty list.
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect()).unwrap_or_default();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -29,7 +31,11 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
     // is read once per process; every test here sets the same value.
     std::env::set_var("RUST_BACKTRACE", "1");
     let corpus = files(&fuzz_dir().join("corpus").join(target));
-    assert!(corpus.len() >= 20, "fuzz/corpus/{target} holds {} files: the kept corpus is missing (run `make fuzz`)", corpus.len());
+    assert!(
+        corpus.len() >= 20,
+        "fuzz/corpus/{target} holds {} files: the kept corpus is missing (run `make fuzz`)",
+        corpus.len()
+    );
     let crashers = files(&fuzz_dir().join("artifacts").join(target));
     for f in corpus.iter().chain(&crashers) {
         let bytes = std::fs::read(f).unwrap();
@@ -63,15 +69,41 @@ fn idx_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let images = encode_idx(&[2, 3, 3], &(0..18).collect::<Vec<u8>>());
     let labels = encode_idx(&[5], &[0, 1, 2, 3, 9]);
     let four = encode_idx(&[1, 2, 1, 2], &[1, 2, 3, 4]);
-    vec![("images-2x3x3", images.clone()), ("labels-5", labels.clone()), ("dims-4", four), ("images-2x3x3.gz", gz(&images)), ("labels-5.gz", gz(&labels)), ("two-members.gz", [gz(&images[..10]), gz(&images[10..])].concat())]
+    vec![
+        ("images-2x3x3", images.clone()),
+        ("labels-5", labels.clone()),
+        ("dims-4", four),
+        ("images-2x3x3.gz", gz(&images)),
+        ("labels-5.gz", gz(&labels)),
+        ("two-members.gz", [gz(&images[..10]), gz(&images[10..])].concat()),
+    ]
 }
 
 /// Small models of every kind whose checkpoints stay a few KiB (the conv-vae has no small
 /// configuration, its smallest checkpoint is 160 KiB, so it is left to the mutation fuzzer).
 fn checkpoint_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let configs = [
-        ("mlp-ae", ModelConfig::MlpAe(MlpAeConfig { input_dim: 4, hidden: vec![3], latent: 2, activation: Activation::Tanh, num_classes: None })),
-        ("mlp-vae-bn-cond", ModelConfig::MlpVae(MlpVaeConfig { input_dim: 4, hidden: vec![3, 2], latent: 1, activation: Activation::Relu, batch_norm: true, num_classes: Some(2) })),
+        (
+            "mlp-ae",
+            ModelConfig::MlpAe(MlpAeConfig {
+                input_dim: 4,
+                hidden: vec![3],
+                latent: 2,
+                activation: Activation::Tanh,
+                num_classes: None,
+            }),
+        ),
+        (
+            "mlp-vae-bn-cond",
+            ModelConfig::MlpVae(MlpVaeConfig {
+                input_dim: 4,
+                hidden: vec![3, 2],
+                latent: 1,
+                activation: Activation::Relu,
+                batch_norm: true,
+                num_classes: Some(2),
+            }),
+        ),
         ("conv-ae", ModelConfig::ConvAe(ConvAeConfig { channels: [1, 1], latent: 1 })),
     ];
     let dir = tempfile::tempdir().unwrap();
@@ -96,8 +128,13 @@ fn seeds_are_accepted_and_pass_the_checks() {
                     fuzz_checks::check_idx(&bytes);
                 }
                 _ => {
-                    assert!(bytes.len() < 8 << 10, "seed {name} is {} bytes, more than the fuzzer's -max_len", bytes.len());
-                    vae_core::checkpoint::load_bytes(&bytes, name, &Device::Cpu).unwrap_or_else(|e| panic!("seed {name}: {e}"));
+                    assert!(
+                        bytes.len() < 8 << 10,
+                        "seed {name} is {} bytes, more than the fuzzer's -max_len",
+                        bytes.len()
+                    );
+                    vae_core::checkpoint::load_bytes(&bytes, name, &Device::Cpu)
+                        .unwrap_or_else(|e| panic!("seed {name}: {e}"));
                     fuzz_checks::check_checkpoint(&bytes);
                 }
             }
@@ -117,7 +154,13 @@ fn a_forged_model_config_is_refused_within_the_bound() {
     let st = safetensors::SafeTensors::deserialize(&small).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&small).unwrap();
     let mut meta = meta.metadata().clone().unwrap();
-    let big = ModelConfig::MlpAe(MlpAeConfig { input_dim: 784, hidden: vec![1 << 20], latent: 2, activation: Activation::Tanh, num_classes: None });
+    let big = ModelConfig::MlpAe(MlpAeConfig {
+        input_dim: 784,
+        hidden: vec![1 << 20],
+        latent: 2,
+        activation: Activation::Tanh,
+        num_classes: None,
+    });
     meta.insert("model_config".into(), serde_json::to_string(&big).unwrap());
     let forged = safetensors::tensor::serialize(st.tensors(), Some(meta)).unwrap();
     let (r, peak) = fuzz_checks::peak_heap(|| vae_core::checkpoint::load_bytes(&forged, "forged", &Device::Cpu));

@@ -117,7 +117,11 @@ fn idx_reader_survives_mutations_without_panic_or_big_allocation() {
         let r = r.unwrap_or_else(|_| panic!("reader panicked on round {round}: {bytes:?}"));
         // Decompressed data can legitimately be larger than the file; bound by the seed's size.
         let bound = 4 * bytes.len().max(seed.len()) + (1 << 20);
-        assert!(peak <= bound, "round {round}: allocated {peak} bytes for a {}-byte file: {bytes:?} -> {r:?}", bytes.len());
+        assert!(
+            peak <= bound,
+            "round {round}: allocated {peak} bytes for a {}-byte file: {bytes:?} -> {r:?}",
+            bytes.len()
+        );
         match r {
             Ok(a) => {
                 assert_eq!(a.data.len(), a.dims.iter().product::<usize>());
@@ -171,7 +175,11 @@ fn checkpoint_loader_survives_mutations() {
         let r = std::panic::catch_unwind(|| vae_core::checkpoint::load(&q, &Device::Cpu));
         match r.unwrap_or_else(|_| panic!("checkpoint loader panicked on round {round}")) {
             Ok(m) => {
-                let w = m.params().named_vars().into_iter().flat_map(|(_, v)| v.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+                let w = m
+                    .params()
+                    .named_vars()
+                    .into_iter()
+                    .flat_map(|(_, v)| v.flatten_all().unwrap().to_vec1::<f32>().unwrap());
                 assert!(w.into_iter().all(|x| x.is_finite()));
             }
             Err(e) => {
@@ -187,7 +195,9 @@ fn checkpoint_loader_survives_mutations() {
 #[test]
 fn child_saver() {
     let Ok(path) = std::env::var("VAE_TEST_SAVE_LOOP") else { return };
-    let models: Vec<_> = (0..2).map(|s| vae_core::models::Model::from_name("mlp-vae", None, s, &candle_core::Device::Cpu).unwrap()).collect();
+    let models: Vec<_> = (0..2)
+        .map(|s| vae_core::models::Model::from_name("mlp-vae", None, s, &candle_core::Device::Cpu).unwrap())
+        .collect();
     for i in 0.. {
         vae_core::checkpoint::save(&models[i % 2], &path).unwrap();
     }
@@ -198,7 +208,11 @@ fn killing_a_save_midway_leaves_a_loadable_checkpoint() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.safetensors");
-    vae_core::checkpoint::save(&vae_core::models::Model::from_name("mlp-vae", None, 9, &candle_core::Device::Cpu).unwrap(), &p).unwrap();
+    vae_core::checkpoint::save(
+        &vae_core::models::Model::from_name("mlp-vae", None, 9, &candle_core::Device::Cpu).unwrap(),
+        &p,
+    )
+    .unwrap();
     let mut rng = Rng::new(1);
     for _ in 0..4 {
         let mut child = Command::new(std::env::current_exe().unwrap())
@@ -211,7 +225,8 @@ fn killing_a_save_midway_leaves_a_loadable_checkpoint() {
         std::thread::sleep(std::time::Duration::from_millis(400 + rng.below(600) as u64));
         child.kill().unwrap(); // SIGKILL: no destructors, no cleanup
         child.wait().unwrap();
-        let m = vae_core::checkpoint::load(&p, &candle_core::Device::Cpu).expect("the checkpoint must survive a kill mid-save");
+        let m = vae_core::checkpoint::load(&p, &candle_core::Device::Cpu)
+            .expect("the checkpoint must survive a kill mid-save");
         assert_eq!(m.kind(), "mlp-vae");
     }
 }
@@ -251,22 +266,53 @@ fn hostile_cases_table_is_current() {
     write_set(2, &[1, 2]);
     std::fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap();
     case("Data: missing file", Mnist::load(d).map(|_| "accepted".to_string()).unwrap_or_else(|e| e.to_string()));
-    let split = |n: usize, v: f32| Split { images: Tensor::full(v, (n, 784), &Device::Cpu).unwrap(), labels: Tensor::zeros(n, candle_core::DType::U32, &Device::Cpu).unwrap() };
-    let data = |n: usize, v: f32| Dataset { name: "t".into(), train: split(n, v), test: split(4, 0.5), class_names: vec!["0".into()], height: 28, width: 28 };
+    let split = |n: usize, v: f32| Split {
+        images: Tensor::full(v, (n, 784), &Device::Cpu).unwrap(),
+        labels: Tensor::zeros(n, candle_core::DType::U32, &Device::Cpu).unwrap(),
+    };
+    let data = |n: usize, v: f32| Dataset {
+        name: "t".into(),
+        train: split(n, v),
+        test: split(4, 0.5),
+        class_names: vec!["0".into()],
+        height: 28,
+        width: 28,
+    };
     let model = Model::from_name("mlp-vae", None, 0, &Device::Cpu).unwrap();
-    let train = |cfg: TrainConfig, ds: &Dataset| Trainer::new(TrainConfig { quiet: true, epochs: 2, ..cfg }).fit(&model, ds).map(|_| "accepted".to_string()).unwrap_or_else(|e| e.to_string());
+    let train = |cfg: TrainConfig, ds: &Dataset| {
+        Trainer::new(TrainConfig { quiet: true, epochs: 2, ..cfg })
+            .fit(&model, ds)
+            .map(|_| "accepted".to_string())
+            .unwrap_or_else(|e| e.to_string())
+    };
     case("Training: NaN in the inputs", train(TrainConfig { batch_size: 4, ..Default::default() }, &data(8, f32::NAN)));
-    case("Training: learning rate 1e12", train(TrainConfig { batch_size: 64, lr: 1e12, ..Default::default() }, &data(512, 0.5)));
+    case(
+        "Training: learning rate 1e12",
+        train(TrainConfig { batch_size: 64, lr: 1e12, ..Default::default() }, &data(512, 0.5)),
+    );
     case("Training: empty data set", train(TrainConfig::default(), &data(0, 0.5)));
-    case("Training: batch larger than the data", train(TrainConfig { batch_size: 128, ..Default::default() }, &data(10, 0.5)));
-    case("Model: latent size 0", Model::from_name("mlp-vae", Some(0), 0, &Device::Cpu).map(|_| "accepted".into()).unwrap_or_else(|e| e.to_string()));
+    case(
+        "Training: batch larger than the data",
+        train(TrainConfig { batch_size: 128, ..Default::default() }, &data(10, 0.5)),
+    );
+    case(
+        "Model: latent size 0",
+        Model::from_name("mlp-vae", Some(0), 0, &Device::Cpu)
+            .map(|_| "accepted".into())
+            .unwrap_or_else(|e| e.to_string()),
+    );
     let ck = d.join("m.safetensors");
     std::fs::write(&ck, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":").unwrap();
-    case("Checkpoint: truncated file", vae_core::checkpoint::load(&ck, &Device::Cpu).map(|_| "accepted".into()).unwrap_or_else(|e| e.to_string()));
+    case(
+        "Checkpoint: truncated file",
+        vae_core::checkpoint::load(&ck, &Device::Cpu).map(|_| "accepted".into()).unwrap_or_else(|e| e.to_string()),
+    );
     vae_core::checkpoint::save(&Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap(), &ck).unwrap();
     case(
         "Checkpoint: another model's weights",
-        vae_core::checkpoint::load_into(&Model::from_name("mlp-vae", Some(3), 0, &Device::Cpu).unwrap(), &ck).map(|_| "accepted".into()).unwrap_or_else(|e| e.to_string()),
+        vae_core::checkpoint::load_into(&Model::from_name("mlp-vae", Some(3), 0, &Device::Cpu).unwrap(), &ck)
+            .map(|_| "accepted".into())
+            .unwrap_or_else(|e| e.to_string()),
     );
     drop(case);
     let mut table = String::from("# Hostile cases\n\nGenerated by `vae-core/tests/reliability.rs` (`VAE_UPDATE_DOCS=1 cargo test -p vae-core --test reliability` rewrites it; the test fails if it is stale).\n\n| case | what happens |\n|---|---|\n");

@@ -34,7 +34,12 @@ fn same_seed_gives_bit_identical_training() {
     let data = common::blob_dataset(96, 32);
     let run = |seed| {
         let m = Model::from_name("conv-vae", None, seed, &Device::Cpu).unwrap();
-        let cfg = TrainConfig { seed, binarization: vae_core::training::Binarization::Dynamic, corruption: Some(Corruption::Gaussian { std: 0.2 }), ..quiet(2) };
+        let cfg = TrainConfig {
+            seed,
+            binarization: vae_core::training::Binarization::Dynamic,
+            corruption: Some(Corruption::Gaussian { std: 0.2 }),
+            ..quiet(2)
+        };
         let h = Trainer::new(cfg).fit(&m, &data).unwrap();
         (weights(&m), h.epochs.iter().map(|e| (e.train_loss, e.test_loss)).collect::<Vec<_>>())
     };
@@ -55,11 +60,13 @@ fn lr_milestones_and_history_are_recorded() {
     assert_eq!(lrs, vec![1e-3, 5e-4, 2.5e-4]);
     assert!(h.epochs.iter().all(|e| e.epoch_seconds > 0.0 && e.samples_per_s > 0.0));
     let mut calls = 0;
-    Trainer::new(quiet(2)).fit_with(&m, &data, |s, _| {
-        calls += 1;
-        assert_eq!(s.epoch, calls);
-        Ok(())
-    }).unwrap();
+    Trainer::new(quiet(2))
+        .fit_with(&m, &data, |s, _| {
+            calls += 1;
+            assert_eq!(s.epoch, calls);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(calls, 2);
 }
 
@@ -67,7 +74,10 @@ fn lr_milestones_and_history_are_recorded() {
 fn absurd_learning_rate_stops_with_epoch_and_batch_and_never_saves_nan() {
     let data = common::blob_dataset(256, 16);
     let m = Model::from_name("mlp-vae", None, 0, &Device::Cpu).unwrap();
-    let err = Trainer::new(TrainConfig { lr: 1e12, objective: Some(Objective::Elbo), ..quiet(3) }).fit(&m, &data).unwrap_err().to_string();
+    let err = Trainer::new(TrainConfig { lr: 1e12, objective: Some(Objective::Elbo), ..quiet(3) })
+        .fit(&m, &data)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("epoch") && err.contains("batch") && err.contains("learning rate"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.safetensors");
@@ -99,7 +109,10 @@ fn bad_setups_are_refused_before_training() {
     let mut v = data.train.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     v[100] = f32::NAN;
     let nan = vae_core::data::Dataset {
-        train: Split { images: Tensor::from_vec(v, (64, 784), &Device::Cpu).unwrap(), labels: data.train.labels.clone() },
+        train: Split {
+            images: Tensor::from_vec(v, (64, 784), &Device::Cpu).unwrap(),
+            labels: data.train.labels.clone(),
+        },
         ..data.clone()
     };
     let e = msg(quiet(1), &nan);
@@ -117,7 +130,8 @@ fn denoising_autoencoder_beats_the_identity_on_noisy_inputs() {
     Trainer::new(TrainConfig { corruption: Some(noise), ..quiet(8) }).fit(&m, &data).unwrap();
     let noisy = noise.apply(&data.test.images, &mut vae_core::rng::Rng::new(9)).unwrap();
     let denoised = m.reconstruct(&noisy, None).unwrap();
-    let err = |a: &Tensor| (a - &data.test.images).unwrap().sqr().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+    let err =
+        |a: &Tensor| (a - &data.test.images).unwrap().sqr().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(err(&denoised) < 0.5 * err(&noisy), "denoised {} vs noisy {}", err(&denoised), err(&noisy));
 }
 
@@ -132,7 +146,11 @@ fn few_labels_runs_three_classifiers_and_leaves_the_pretrained_model_alone() {
     assert_eq!(weights(&m), before, "fine-tuning must work on a copy of the encoder");
     // Three well separated blobs, three labels each: every variant should beat chance (1/3)
     // clearly, and the frozen encoder's codes already separate them.
-    for (what, acc) in [("fine-tuned", few.pretrained_accuracy), ("frozen", few.frozen_accuracy), ("random init", few.random_init_accuracy)] {
+    for (what, acc) in [
+        ("fine-tuned", few.pretrained_accuracy),
+        ("frozen", few.frozen_accuracy),
+        ("random init", few.random_init_accuracy),
+    ] {
         assert!((0.0..=1.0).contains(&acc), "{what}: {acc}");
     }
     assert!(few.frozen_accuracy > 0.6 && few.pretrained_accuracy > 0.6, "{few:?}");

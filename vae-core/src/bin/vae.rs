@@ -117,7 +117,9 @@ impl Opts {
         }
     }
     fn opt_num<T: std::str::FromStr>(&self, k: &str) -> std::result::Result<Option<T>, Usage> {
-        self.get(k).map(|v| v.parse().map_err(|_| Usage(format!("{}: --{k} {v}: not a valid number", self.cmd)))).transpose()
+        self.get(k)
+            .map(|v| v.parse().map_err(|_| Usage(format!("{}: --{k} {v}: not a valid number", self.cmd))))
+            .transpose()
     }
     fn one_positional(&self, what: &str) -> std::result::Result<&str, Usage> {
         match self.positional.as_slice() {
@@ -138,7 +140,9 @@ fn load_dataset(name: &str, dir: Option<&str>) -> CliResult<Dataset> {
     let root = dir.map(PathBuf::from);
     Ok(match name {
         "mnist" => Mnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("mnist")))?,
-        "fashion-mnist" | "fashion" => FashionMnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("fashion-mnist")))?,
+        "fashion-mnist" | "fashion" => {
+            FashionMnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("fashion-mnist")))?
+        }
         other => return Err(Usage(format!("unknown dataset '{other}', expected mnist or fashion-mnist")).into()),
     })
 }
@@ -154,7 +158,11 @@ fn parse_binarize(v: Option<&str>) -> std::result::Result<(Option<f32>, Binariza
 
 fn parse_corruption(v: &str) -> std::result::Result<Corruption, Usage> {
     let (kind, amount) = v.split_once(':').unwrap_or((v, ""));
-    let amount: f32 = if amount.is_empty() { 0.5 } else { amount.parse().map_err(|_| Usage(format!("--denoise {v}: bad amount")))? };
+    let amount: f32 = if amount.is_empty() {
+        0.5
+    } else {
+        amount.parse().map_err(|_| Usage(format!("--denoise {v}: bad amount")))?
+    };
     match kind {
         "gaussian" => Ok(Corruption::Gaussian { std: amount }),
         "salt-pepper" => Ok(Corruption::SaltPepper { p: amount }),
@@ -165,7 +173,9 @@ fn parse_corruption(v: &str) -> std::result::Result<Corruption, Usage> {
 
 /// A comma-separated list of numbers such as `5,8`, or a usage error showing `example`.
 fn parse_list<T: std::str::FromStr>(v: &str, what: &str, example: &str) -> std::result::Result<Vec<T>, Usage> {
-    v.split(',').map(|m| m.trim().parse().map_err(|_| Usage(format!("{what} {v}: expected a list like {example}")))).collect()
+    v.split(',')
+        .map(|m| m.trim().parse().map_err(|_| Usage(format!("{what} {v}: expected a list like {example}"))))
+        .collect()
 }
 
 fn parse_objective(v: &str) -> std::result::Result<Objective, Usage> {
@@ -197,13 +207,36 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     let o = Opts::parse(
         "train",
         args,
-        &["model", "dataset", "epochs", "seed", "out", "latent", "hidden", "activation", "batch-size", "lr", "beta", "binarize", "denoise", "objective", "milestones", "gamma", "train-size", "test-size", "data-dir", "max-batches"],
+        &[
+            "model",
+            "dataset",
+            "epochs",
+            "seed",
+            "out",
+            "latent",
+            "hidden",
+            "activation",
+            "batch-size",
+            "lr",
+            "beta",
+            "binarize",
+            "denoise",
+            "objective",
+            "milestones",
+            "gamma",
+            "train-size",
+            "test-size",
+            "data-dir",
+            "max-batches",
+        ],
         &["json", "quiet"],
     )?;
     o.no_positional()?;
     let model_name = o.require("model")?;
     if !MODEL_NAMES.contains(&model_name) {
-        return Err(Usage(format!("train: unknown model '{model_name}', expected one of {}", MODEL_NAMES.join(", "))).into());
+        return Err(
+            Usage(format!("train: unknown model '{model_name}', expected one of {}", MODEL_NAMES.join(", "))).into()
+        );
     }
     let dataset = o.get("dataset").unwrap_or("mnist");
     let out = o.require("out")?.to_string();
@@ -235,7 +268,8 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     }
     if let Some(a) = o.get("activation") {
         let names: Vec<&str> = Activation::ALL.iter().map(|a| a.name()).collect();
-        let act = Activation::from_name(a).ok_or_else(|| Usage(format!("train: --activation {a}: expected one of {}", names.join(", "))))?;
+        let act = Activation::from_name(a)
+            .ok_or_else(|| Usage(format!("train: --activation {a}: expected one of {}", names.join(", "))))?;
         model_cfg.set_activation(act).map_err(|e| Usage(format!("train: --activation: {e}")))?;
     }
     let sizes = subset_sizes(&o)?;
@@ -267,7 +301,12 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
 }
 
 fn cmd_eval(args: &[String]) -> CliResult<()> {
-    let o = Opts::parse("eval", args, &["dataset", "iwae", "binarize", "test-size", "data-dir", "seed", "objective"], &["json"])?;
+    let o = Opts::parse(
+        "eval",
+        args,
+        &["dataset", "iwae", "binarize", "test-size", "data-dir", "seed", "objective"],
+        &["json"],
+    )?;
     let ckpt = o.one_positional("checkpoint path")?;
     let (stat, binarization) = parse_binarize(o.get("binarize"))?;
     let sizes = subset_sizes(&o)?;
@@ -310,10 +349,13 @@ fn cmd_data(args: &[String]) -> CliResult<()> {
     }
     let dirs: Vec<(String, PathBuf)> = match o.get("dir") {
         Some(d) => vec![(d.to_string(), PathBuf::from(d))],
-        None => ["mnist", "fashion-mnist"].iter().map(|n| (n.to_string(), vae_core::data::data_root().join(n))).collect(),
+        None => {
+            ["mnist", "fashion-mnist"].iter().map(|n| (n.to_string(), vae_core::data::data_root().join(n))).collect()
+        }
     };
     for (name, dir) in dirs {
-        let classes: &[&str] = if name.contains("fashion") { &vae_core::data::FASHION_CLASSES } else { &vae_core::data::MNIST_CLASSES };
+        let classes: &[&str] =
+            if name.contains("fashion") { &vae_core::data::FASHION_CLASSES } else { &vae_core::data::MNIST_CLASSES };
         let d = Dataset::load_idx_dir(&dir, &name, classes)?;
         println!(
             "{}: train images {:?} labels {:?}, test images {:?} labels {:?}, {}x{} pixels, {} classes",
@@ -331,14 +373,24 @@ fn cmd_data(args: &[String]) -> CliResult<()> {
 }
 
 fn cmd_bench(args: &[String]) -> CliResult<()> {
-    let o = Opts::parse("bench", args, &["model", "epochs", "batch-size", "max-batches", "dataset", "data-dir", "lr"], &["json"])?;
+    let o = Opts::parse(
+        "bench",
+        args,
+        &["model", "epochs", "batch-size", "max-batches", "dataset", "data-dir", "lr"],
+        &["json"],
+    )?;
     o.no_positional()?;
     let name = o.require("model")?;
     let default_bs = if name == "conv-vae" { 32 } else { 128 };
     let default_lr = if name == "conv-vae" { 1e-4 } else { 1e-3 };
-    let (batch_size, lr, epochs, max_batches) = (o.num("batch-size", default_bs)?, o.num("lr", default_lr)?, o.num("epochs", 1)?, o.opt_num("max-batches")?);
+    let (batch_size, lr, epochs, max_batches) =
+        (o.num("batch-size", default_bs)?, o.num("lr", default_lr)?, o.num("epochs", 1)?, o.opt_num("max-batches")?);
     let model = Model::from_name(name, None, 0, &vae_core::device::default_device())?;
-    let data = prepare(load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?, (usize::MAX, usize::MAX), if name == "conv-vae" { Some(0.5) } else { None })?;
+    let data = prepare(
+        load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?,
+        (usize::MAX, usize::MAX),
+        if name == "conv-vae" { Some(0.5) } else { None },
+    )?;
     let json = o.has("json");
     vae_core::bench::bench_training(&model, &data, batch_size, lr, epochs, max_batches, |e| {
         if json {
@@ -346,7 +398,14 @@ fn cmd_bench(args: &[String]) -> CliResult<()> {
         } else {
             println!(
                 "{} epoch {}: {:.2} s ({:.0} img/s; forward {:.2} s, backward {:.2} s, optimiser {:.2} s) loss {:.3}",
-                e.model, e.epoch, e.epoch_seconds, e.samples_per_s, e.forward_seconds, e.backward_seconds, e.optimizer_seconds, e.train_loss
+                e.model,
+                e.epoch,
+                e.epoch_seconds,
+                e.samples_per_s,
+                e.forward_seconds,
+                e.backward_seconds,
+                e.optimizer_seconds,
+                e.train_loss
             );
         }
     })?;
@@ -392,7 +451,11 @@ mod figures_cli {
         let seed: u64 = o.num("seed", 0)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let labels = match model.num_classes() {
-            Some(c) => Some(candle_core::Tensor::from_vec((0..n as u32).map(|i| i % c as u32).collect::<Vec<_>>(), n, model.device())?),
+            Some(c) => Some(candle_core::Tensor::from_vec(
+                (0..n as u32).map(|i| i % c as u32).collect::<Vec<_>>(),
+                n,
+                model.device(),
+            )?),
             None => None,
         };
         let images = model.sample_prior(n, labels.as_ref(), &mut Rng::new(seed))?;
@@ -409,7 +472,9 @@ mod figures_cli {
         let manifold = match o.get("range").unwrap_or("quantiles") {
             "quantiles" => vae_core::figures::Manifold::quantiles(n),
             r => {
-                let (lo, hi) = r.split_once(':').ok_or_else(|| Usage(format!("manifold: --range {r}: expected quantiles or LO:HI")))?;
+                let (lo, hi) = r
+                    .split_once(':')
+                    .ok_or_else(|| Usage(format!("manifold: --range {r}: expected quantiles or LO:HI")))?;
                 let lo: f64 = lo.parse().map_err(|_| Usage(format!("manifold: --range {r}: bad number")))?;
                 let hi: f64 = hi.parse().map_err(|_| Usage(format!("manifold: --range {r}: bad number")))?;
                 vae_core::figures::Manifold::linear(n, lo, hi)
@@ -417,7 +482,9 @@ mod figures_cli {
         };
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         if model.num_classes().is_some() {
-            return Err(CliError::Run(vae_core::Error::Config("manifold: conditional models need a class; use sample instead".into())));
+            return Err(CliError::Run(vae_core::Error::Config(
+                "manifold: conditional models need a class; use sample instead".into(),
+            )));
         }
         let grid = manifold.render(model.latent_dim(), model.device(), |z| model.decode(z, None))?;
         grid.save(out)?;
@@ -452,7 +519,10 @@ mod figures_cli {
         let n: usize = o.num("n", 5000)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
-        let test = vae_core::data::Split { images: test.images.to_device(model.device())?, labels: test.labels.to_device(model.device())? };
+        let test = vae_core::data::Split {
+            images: test.images.to_device(model.device())?,
+            labels: test.labels.to_device(model.device())?,
+        };
         let z = evaluation::encode_split(&model, &test)?;
         vae_core::figures::LatentScatter::new(&z, &test.labels)?.class_names(names).save(out)?;
         println!("wrote the codes of {} test images to {out}", test.len());
@@ -466,8 +536,12 @@ mod figures_cli {
         let n: usize = o.num("n", 3000)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
-        let test = vae_core::data::Split { images: test.images.to_device(model.device())?, labels: test.labels.to_device(model.device())? };
-        let explorer = vae_core::explorer::explorer_for(&model, &test, &names)?.with_title(format!("{} latent space", model.kind()));
+        let test = vae_core::data::Split {
+            images: test.images.to_device(model.device())?,
+            labels: test.labels.to_device(model.device())?,
+        };
+        let explorer = vae_core::explorer::explorer_for(&model, &test, &names)?
+            .with_title(format!("{} latent space", model.kind()));
         explorer.save(out)?;
         let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
         println!("wrote the explorer ({:.2} MB, {} points) to {out}", size as f64 / 1e6, test.len());

@@ -127,7 +127,8 @@ mod tests {
     #[test]
     fn shuffling_is_seeded() {
         let s = split(50);
-        let first = |seed| batches(&s, 50, Some(&mut Rng::new(seed))).next().unwrap().unwrap().labels.to_vec1::<u32>().unwrap();
+        let first =
+            |seed| batches(&s, 50, Some(&mut Rng::new(seed))).next().unwrap().unwrap().labels.to_vec1::<u32>().unwrap();
         assert_eq!(first(1), first(1));
         assert_ne!(first(1), first(2));
     }

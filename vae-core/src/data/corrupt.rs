@@ -38,7 +38,15 @@ impl Corruption {
                 .iter()
                 .map(|&x| {
                     let (hit, salt) = (rng.uniform() < p, rng.uniform() < 0.5);
-                    if hit { if salt { 1.0 } else { 0.0 } } else { x }
+                    if hit {
+                        if salt {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        x
+                    }
                 })
                 .collect(),
             Corruption::Mask { p } => v.iter().map(|&x| if rng.uniform() < p { 0.0 } else { x }).collect(),
@@ -82,6 +90,9 @@ mod tests {
     #[test]
     fn corruption_is_seeded() {
         let c = Corruption::SaltPepper { p: 0.5 };
-        assert_eq!(vals(&c.apply(&ones(), &mut Rng::new(4)).unwrap()), vals(&c.apply(&ones(), &mut Rng::new(4)).unwrap()));
+        assert_eq!(
+            vals(&c.apply(&ones(), &mut Rng::new(4)).unwrap()),
+            vals(&c.apply(&ones(), &mut Rng::new(4)).unwrap())
+        );
     }
 }

@@ -81,7 +81,8 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// error messages only.
 pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64>) -> Result<IdxArray> {
     let path: PathBuf = path.as_ref().to_path_buf();
-    let stream_err = |offset: u64, e: std::io::Error| idx_err(&path, offset, format!("corrupt or unreadable stream: {e}"));
+    let stream_err =
+        |offset: u64, e: std::io::Error| idx_err(&path, offset, format!("corrupt or unreadable stream: {e}"));
 
     let mut magic = [0u8; 4];
     let got = read_full(&mut r, &mut magic).map_err(|e| stream_err(0, e))?;
@@ -92,11 +93,18 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
         return Err(idx_err(
             &path,
             0,
-            format!("wrong magic number {:02x} {:02x} {:02x} {:02x}, expected 00 00 08 <ndim> (is this an IDX file?)", magic[0], magic[1], magic[2], magic[3]),
+            format!(
+                "wrong magic number {:02x} {:02x} {:02x} {:02x}, expected 00 00 08 <ndim> (is this an IDX file?)",
+                magic[0], magic[1], magic[2], magic[3]
+            ),
         ));
     }
     if magic[2] != 0x08 {
-        return Err(idx_err(&path, 2, format!("element type 0x{:02x} is not supported, expected 0x08 (unsigned byte)", magic[2])));
+        return Err(idx_err(
+            &path,
+            2,
+            format!("element type 0x{:02x} is not supported, expected 0x08 (unsigned byte)", magic[2]),
+        ));
     }
     let ndim = magic[3] as usize;
     if !(1..=4).contains(&ndim) {
@@ -109,7 +117,11 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
         let offset = 4 + 4 * i as u64;
         let got = read_full(&mut r, &mut b).map_err(|e| stream_err(offset, e))?;
         if got < 4 {
-            return Err(idx_err(&path, offset + got as u64, format!("file ends inside the header, expected {ndim} dimension sizes")));
+            return Err(idx_err(
+                &path,
+                offset + got as u64,
+                format!("file ends inside the header, expected {ndim} dimension sizes"),
+            ));
         }
         let d = u32::from_be_bytes(b) as u64;
         // A zero dimension must not hide huge others: callers multiply `dims` in any order.
@@ -142,7 +154,10 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
             return Err(idx_err(
                 &path,
                 header_len + count,
-                format!("file has {} unexpected bytes after the {count} data bytes its header {dims:?} declares", body - count),
+                format!(
+                    "file has {} unexpected bytes after the {count} data bytes its header {dims:?} declares",
+                    body - count
+                ),
             ));
         }
     }
@@ -151,10 +166,9 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
     // make us allocate more than about twice what the stream really holds.
     let initial = if total_len.is_some() { count } else { count.min(1 << 16) };
     let mut data = Vec::with_capacity(initial as usize);
-    let read = (&mut r)
-        .take(count + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| stream_err(header_len + data.len() as u64, e))? as u64;
+    let read =
+        (&mut r).take(count + 1).read_to_end(&mut data).map_err(|e| stream_err(header_len + data.len() as u64, e))?
+            as u64;
     if read < count {
         return Err(idx_err(
             &path,
@@ -163,7 +177,11 @@ pub fn parse_idx(mut r: impl Read, path: impl AsRef<Path>, total_len: Option<u64
         ));
     }
     if read > count {
-        return Err(idx_err(&path, header_len + count, format!("unexpected bytes after the {count} data bytes its header {dims:?} declares")));
+        return Err(idx_err(
+            &path,
+            header_len + count,
+            format!("unexpected bytes after the {count} data bytes its header {dims:?} declares"),
+        ));
     }
     Ok(IdxArray { dims, data })
 }

@@ -191,7 +191,8 @@ fn load_split(dir: &Path, images: &str, labels: &str, num_classes: usize) -> Res
         });
     }
     check_labels(&lab, &lp, num_classes)?;
-    let images = Tensor::from_vec(img.data, (n, h * w), &Device::Cpu)?.to_dtype(DType::F32)?.affine(1.0 / 255.0, 0.0)?;
+    let images =
+        Tensor::from_vec(img.data, (n, h * w), &Device::Cpu)?.to_dtype(DType::F32)?.affine(1.0 / 255.0, 0.0)?;
     let labels = Tensor::from_vec(lab.data, n, &Device::Cpu)?.to_dtype(DType::U32)?;
     Ok((Split { images, labels }, h, w))
 }

@@ -80,7 +80,14 @@ pub fn decoder_spec(model: &Model) -> Result<DecoderSpec> {
     } else {
         return Err(Error::config(format!("{}: no exportable decoder", model.kind())));
     }
-    let spec = DecoderSpec { latent_dim: model.latent_dim(), layers, output: OutputKind::Logits, height: 28, width: 28, conditional_classes: model.num_classes() };
+    let spec = DecoderSpec {
+        latent_dim: model.latent_dim(),
+        layers,
+        output: OutputKind::Logits,
+        height: 28,
+        width: 28,
+        conditional_classes: model.num_classes(),
+    };
     spec.validate()?;
     Ok(spec)
 }
@@ -102,13 +109,29 @@ mod tests {
     fn exported_decoders_match_the_models_for_every_kind() {
         let dev = Device::Cpu;
         let mut r = Rng::new(0);
-        let split = Split { images: r.rand((96, 784), 0.0, 1.0, &dev).unwrap(), labels: Tensor::zeros(96, candle_core::DType::U32, &dev).unwrap() };
-        let data = crate::data::Dataset { name: "noise".into(), train: split.clone(), test: split, class_names: vec!["0".into()], height: 28, width: 28 };
+        let split = Split {
+            images: r.rand((96, 784), 0.0, 1.0, &dev).unwrap(),
+            labels: Tensor::zeros(96, candle_core::DType::U32, &dev).unwrap(),
+        };
+        let data = crate::data::Dataset {
+            name: "noise".into(),
+            train: split.clone(),
+            test: split,
+            class_names: vec!["0".into()],
+            height: 28,
+            width: 28,
+        };
         for name in crate::models::MODEL_NAMES {
             let m = Model::from_name(name, None, 3, &dev).unwrap();
             if name == "deep-vae-2d" {
                 // move the running statistics away from (0, 1) so folding is really tested
-                let cfg = crate::training::TrainConfig { epochs: 1, batch_size: 32, quiet: true, eval_test: false, ..Default::default() };
+                let cfg = crate::training::TrainConfig {
+                    epochs: 1,
+                    batch_size: 32,
+                    quiet: true,
+                    eval_test: false,
+                    ..Default::default()
+                };
                 crate::training::Trainer::new(cfg).fit(&m, &data).unwrap();
             }
             let spec = decoder_spec(&m).unwrap();

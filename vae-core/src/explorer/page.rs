@@ -97,7 +97,14 @@ pub struct ExplorerOptions {
 
 impl Default for ExplorerOptions {
     fn default() -> Self {
-        Self { title: "Latent space explorer".into(), plane_dims: (0, 1), range: None, max_points: 3000, plane_px: 440, frames: 10 }
+        Self {
+            title: "Latent space explorer".into(),
+            plane_dims: (0, 1),
+            range: None,
+            max_points: 3000,
+            plane_px: 440,
+            frames: 10,
+        }
     }
 }
 
@@ -151,12 +158,9 @@ impl Explorer {
         if classes > 1000 {
             return Err(cfg(format!("{classes} classes is more than a legend can show; are these labels?")));
         }
-        let class_names =
-            (0..classes).map(|c| class_names.get(c).cloned().unwrap_or_else(|| c.to_string())).collect();
-        let options = ExplorerOptions {
-            plane_dims: if spec.latent_dim >= 2 { (0, 1) } else { (0, 0) },
-            ..Default::default()
-        };
+        let class_names = (0..classes).map(|c| class_names.get(c).cloned().unwrap_or_else(|| c.to_string())).collect();
+        let options =
+            ExplorerOptions { plane_dims: if spec.latent_dim >= 2 { (0, 1) } else { (0, 0) }, ..Default::default() };
         Ok(Self { spec, points, dim: if n > 0 { dim } else { 0 }, labels: labels.to_vec(), class_names, options })
     }
 
@@ -221,7 +225,12 @@ impl Explorer {
         if let Some(r) = self.options.range {
             return r;
         }
-        let mut mags: Vec<f32> = self.chosen().iter().flat_map(|&i| &self.points[i * self.dim..(i + 1) * self.dim]).map(|v| v.abs()).collect();
+        let mut mags: Vec<f32> = self
+            .chosen()
+            .iter()
+            .flat_map(|&i| &self.points[i * self.dim..(i + 1) * self.dim])
+            .map(|v| v.abs())
+            .collect();
         if mags.is_empty() {
             return (-3.0, 3.0);
         }
@@ -258,7 +267,17 @@ impl Explorer {
                 DecoderLayer::Reshape { channels, height, width } => {
                     json!({"type": "reshape", "c": channels, "h": height, "w": width})
                 }
-                DecoderLayer::ConvTranspose2d { weight, bias, c_in, c_out, kernel, stride, padding, activation, .. } => {
+                DecoderLayer::ConvTranspose2d {
+                    weight,
+                    bias,
+                    c_in,
+                    c_out,
+                    kernel,
+                    stride,
+                    padding,
+                    activation,
+                    ..
+                } => {
                     let (Shape::Map(_, ih, iw), Shape::Map(_, oh, ow)) = (prev, shape) else {
                         unreachable!("validated: ConvTranspose2d maps [C,H,W] to [C,H,W]")
                     };
@@ -271,7 +290,8 @@ impl Explorer {
             prev = shape;
         }
         let chosen = self.chosen();
-        let xs: Vec<f32> = chosen.iter().flat_map(|&i| self.points[i * self.dim..(i + 1) * self.dim].iter().copied()).collect();
+        let xs: Vec<f32> =
+            chosen.iter().flat_map(|&i| self.points[i * self.dim..(i + 1) * self.dim].iter().copied()).collect();
         let labels: Vec<u32> = chosen.iter().map(|&i| self.labels[i]).collect();
         let (lo, hi) = self.range();
         json!({
@@ -297,7 +317,9 @@ impl Explorer {
             parts.push(match l {
                 DecoderLayer::Dense { out_dim, .. } => format!("dense {out_dim}"),
                 DecoderLayer::Reshape { channels, height, width } => format!("{channels}\u{d7}{height}\u{d7}{width}"),
-                DecoderLayer::ConvTranspose2d { c_out, kernel, stride, .. } => format!("convT {c_out}@{kernel}/{stride}"),
+                DecoderLayer::ConvTranspose2d { c_out, kernel, stride, .. } => {
+                    format!("convT {c_out}@{kernel}/{stride}")
+                }
             });
         }
         parts.join(" \u{2192} ")
@@ -316,7 +338,9 @@ impl Explorer {
             .layers
             .iter()
             .map(|l| match l {
-                DecoderLayer::Dense { weight, bias, .. } | DecoderLayer::ConvTranspose2d { weight, bias, .. } => weight.len() + bias.len(),
+                DecoderLayer::Dense { weight, bias, .. } | DecoderLayer::ConvTranspose2d { weight, bias, .. } => {
+                    weight.len() + bias.len()
+                }
                 DecoderLayer::Reshape { .. } => 0,
             })
             .sum();
@@ -368,7 +392,9 @@ impl Explorer {
     /// The page inside an `<iframe srcdoc>`, for embedding in other HTML (notebook outputs).
     /// The frame resizes itself to its content once its script runs.
     pub fn to_iframe_html(&self) -> String {
-        let guess = self.options.plane_px + 330 + if self.spec.latent_dim > 2 { 90 + self.spec.latent_dim.div_ceil(4) * 24 } else { 0 };
+        let guess = self.options.plane_px
+            + 330
+            + if self.spec.latent_dim > 2 { 90 + self.spec.latent_dim.div_ceil(4) * 24 } else { 0 };
         format!(
             "<iframe srcdoc=\"{}\" style=\"width:100%;height:{guess}px;border:0\" title=\"{}\"></iframe>",
             escape_attr(&self.to_html()),

@@ -97,19 +97,9 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
 #[derive(Clone, Debug, PartialEq)]
 pub enum DecoderLayer {
     /// `y = W x + b`; `weight` is `[out_dim, in_dim]` row-major (as `candle_nn::Linear`).
-    Dense {
-        weight: Vec<f32>,
-        bias: Vec<f32>,
-        in_dim: usize,
-        out_dim: usize,
-        activation: Activation,
-    },
+    Dense { weight: Vec<f32>, bias: Vec<f32>, in_dim: usize, out_dim: usize, activation: Activation },
     /// `[C*H*W] -> [C, H, W]`, channel-major (candle's `reshape`): only the shape changes.
-    Reshape {
-        channels: usize,
-        height: usize,
-        width: usize,
-    },
+    Reshape { channels: usize, height: usize, width: usize },
     /// Transposed 2-D convolution; `weight` is `[c_in, c_out, kernel, kernel]`.
     ConvTranspose2d {
         weight: Vec<f32>,
@@ -219,7 +209,16 @@ impl DecoderSpec {
                     Shape::Map(channels, height, width)
                 }
                 DecoderLayer::ConvTranspose2d {
-                    ref weight, ref bias, c_in, c_out, kernel, stride, padding, output_padding, crop_end, ..
+                    ref weight,
+                    ref bias,
+                    c_in,
+                    c_out,
+                    kernel,
+                    stride,
+                    padding,
+                    output_padding,
+                    crop_end,
+                    ..
                 } => {
                     let Shape::Map(c, h, w) = cur else {
                         return Err(bad(format!(
@@ -241,7 +240,8 @@ impl DecoderSpec {
                         return Err(bad(format!("layer {i} (ConvTranspose2d) has a zero stride or kernel")));
                     }
                     let side = |n: usize| {
-                        crate::ops::conv_transpose_out_len(n, kernel, stride, padding, output_padding, crop_end).unwrap_or(0)
+                        crate::ops::conv_transpose_out_len(n, kernel, stride, padding, output_padding, crop_end)
+                            .unwrap_or(0)
                     };
                     let (oh, ow) = (side(h), side(w));
                     if oh == 0 || ow == 0 {
@@ -303,7 +303,15 @@ impl DecoderSpec {
                     .collect(),
                 DecoderLayer::Reshape { .. } => cur,
                 DecoderLayer::ConvTranspose2d {
-                    ref weight, ref bias, c_in, c_out, kernel: k, stride, padding, activation, ..
+                    ref weight,
+                    ref bias,
+                    c_in,
+                    c_out,
+                    kernel: k,
+                    stride,
+                    padding,
+                    activation,
+                    ..
                 } => {
                     let (Shape::Map(_, h, w), Shape::Map(_, oh, ow)) = (shape, next) else {
                         unreachable!("shapes() checked ConvTranspose2d gets and gives maps")
@@ -419,9 +427,20 @@ mod tests {
                     );
                     act(lin.forward(&t).unwrap(), *activation)
                 }
-                DecoderLayer::Reshape { channels, height, width } => t.reshape((1, *channels, *height, *width)).unwrap(),
+                DecoderLayer::Reshape { channels, height, width } => {
+                    t.reshape((1, *channels, *height, *width)).unwrap()
+                }
                 DecoderLayer::ConvTranspose2d {
-                    weight, bias, c_in, c_out, kernel, stride, padding, output_padding, crop_end, activation,
+                    weight,
+                    bias,
+                    c_in,
+                    c_out,
+                    kernel,
+                    stride,
+                    padding,
+                    output_padding,
+                    crop_end,
+                    activation,
                 } => {
                     let w = Tensor::from_slice(weight, (*c_in, *c_out, *kernel, *kernel), &dev).unwrap();
                     let b = Tensor::from_slice(bias, (1, *c_out, 1, 1), &dev).unwrap();
@@ -446,7 +465,11 @@ mod tests {
         let mut rng = Rng::new(7);
         let spec = DecoderSpec {
             latent_dim: 20,
-            layers: vec![dense(&mut rng, 20, 64, Activation::Relu), dense(&mut rng, 64, 32, Activation::Elu), dense(&mut rng, 32, 784, Activation::Identity)],
+            layers: vec![
+                dense(&mut rng, 20, 64, Activation::Relu),
+                dense(&mut rng, 64, 32, Activation::Elu),
+                dense(&mut rng, 32, 784, Activation::Identity),
+            ],
             output: OutputKind::Logits,
             height: 28,
             width: 28,

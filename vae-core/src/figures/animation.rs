@@ -67,9 +67,7 @@ impl Animation {
     /// Encodes the frames as an infinitely looping GIF.
     pub fn to_gif_bytes(&self) -> Result<Vec<u8>> {
         if self.frames.is_empty() {
-            return Err(Error::config(
-                "Animation: no frames to encode; add some with push_grid or push_image",
-            ));
+            return Err(Error::config("Animation: no frames to encode; add some with push_grid or push_image"));
         }
         let w = self.frames.iter().map(|(f, _)| f.width()).max().unwrap_or(1);
         let h = self.frames.iter().map(|(f, _)| f.height()).max().unwrap_or(1);
@@ -88,8 +86,7 @@ impl Animation {
                     c
                 };
                 let delay = Delay::from_numer_denom_ms((*delay).max(10), 1);
-                enc.encode_frame(Frame::from_parts(canvas, 0, 0, delay))
-                    .map_err(gif_err)?;
+                enc.encode_frame(Frame::from_parts(canvas, 0, 0, delay)).map_err(gif_err)?;
             }
         }
         Ok(out)

@@ -46,11 +46,7 @@ pub fn draw_legend<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mut y = 48;
     if let Some(t) = title {
-        area.draw(&Text::new(
-            t.to_string(),
-            (10, y - 8),
-            ("sans-serif", 18).into_font().style(FontStyle::Bold),
-        ))?;
+        area.draw(&Text::new(t.to_string(), (10, y - 8), ("sans-serif", 18).into_font().style(FontStyle::Bold)))?;
         y += 22;
     }
     for (i, label) in labels.iter().enumerate() {

@@ -33,14 +33,7 @@ pub struct LossCurves {
 impl LossCurves {
     /// Named series; value `k` of a series belongs to epoch `k + 1`.
     pub fn new(series: Vec<(String, Vec<f64>)>) -> Self {
-        Self {
-            series,
-            title: None,
-            x_label: "epoch".into(),
-            y_label: "loss".into(),
-            log_y: false,
-            size: (760, 440),
-        }
+        Self { series, title: None, x_label: "epoch".into(), y_label: "loss".into(), log_y: false, size: (760, 440) }
     }
 
     /// Adds one series.
@@ -125,10 +118,7 @@ impl LossCurves {
                 } else if a >= 100.0 {
                     format!("{v:.0}")
                 } else {
-                    format!("{v:.3}")
-                        .trim_end_matches('0')
-                        .trim_end_matches('.')
-                        .to_string()
+                    format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
                 }
             };
             // Same drawing code for a linear and a logarithmic y axis (different coordinate types).
@@ -156,22 +146,15 @@ impl LossCurves {
                             .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
                             .map(|(i, &v)| (i as i32 + 1, v))
                             .collect();
-                        chart
-                            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                            .map_err(&err)?;
+                        chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(&err)?;
                         if pts.len() <= 40 {
-                            chart
-                                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                                .map_err(&err)?;
+                            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(&err)?;
                         }
                     }
                 }};
             }
             if log {
-                draw!(
-                    (10f64.powf(y0)..10f64.powf(y1)).log_scale(),
-                    format!("{} (log scale)", self.y_label)
-                );
+                draw!((10f64.powf(y0)..10f64.powf(y1)).log_scale(), format!("{} (log scale)", self.y_label));
             } else {
                 draw!(y0..y1, self.y_label.clone());
             }
@@ -207,11 +190,7 @@ pub(crate) mod tests {
         let check_text = |t: &str| {
             assert!(!t.contains('<'), "raw '<' in text: {t:?}");
             for (i, _) in t.match_indices('&') {
-                assert!(
-                    valid_entity(&t[i..]),
-                    "bad entity in {:?}",
-                    &t[i..(i + 10).min(t.len())]
-                );
+                assert!(valid_entity(&t[i..]), "bad entity in {:?}", &t[i..(i + 10).min(t.len())]);
             }
         };
         let mut stack: Vec<String> = Vec::new();
@@ -231,9 +210,7 @@ pub(crate) mod tests {
                 rest = &close[gt + 1..];
             } else {
                 let body = &rest[1..];
-                let name_end = body
-                    .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
-                    .expect("tag");
+                let name_end = body.find(|c: char| c.is_whitespace() || c == '>' || c == '/').expect("tag");
                 let name = &body[..name_end];
                 assert!(
                     !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_:.".contains(c)),
@@ -280,17 +257,8 @@ pub(crate) mod tests {
     #[test]
     fn the_xml_check_rejects_broken_documents() {
         assert_well_formed_xml("<?xml version=\"1.0\"?><svg a=\"1\"><g><text>a &amp; b</text></g><rect/></svg>");
-        for bad in [
-            "<svg><g></svg>",
-            "<svg a=1></svg>",
-            "<svg>a & b</svg>",
-            "<a></a><b></b>",
-            "<svg>",
-        ] {
-            assert!(
-                std::panic::catch_unwind(|| assert_well_formed_xml(bad)).is_err(),
-                "accepted {bad}"
-            );
+        for bad in ["<svg><g></svg>", "<svg a=1></svg>", "<svg>a & b</svg>", "<a></a><b></b>", "<svg>"] {
+            assert!(std::panic::catch_unwind(|| assert_well_formed_xml(bad)).is_err(), "accepted {bad}");
         }
     }
 
@@ -305,14 +273,7 @@ pub(crate) mod tests {
         .y_label("nats per image");
         let svg = curves.to_svg().unwrap();
         assert_well_formed_xml(&svg);
-        for label in [
-            "train loss",
-            "test loss",
-            "KL &lt;term&gt;",
-            "VAE on MNIST",
-            "epoch",
-            "nats per image",
-        ] {
+        for label in ["train loss", "test loss", "KL &lt;term&gt;", "VAE on MNIST", "epoch", "nats per image"] {
             assert!(svg.contains(label), "{label} missing");
         }
         std::fs::write(std::env::temp_dir().join("vae-curves-test.svg"), &svg).unwrap();
@@ -321,14 +282,8 @@ pub(crate) mod tests {
         for k in 0..3 {
             let (r, g, b) = chart::PALETTE[k];
             let colour = format!("#{r:02X}{g:02X}{b:02X}");
-            let lines = svg
-                .lines()
-                .filter(|l| l.starts_with("<polyline") && l.contains(&colour));
-            assert_eq!(
-                lines.filter(|l| l.contains("stroke-width=\"2\"")).count(),
-                1,
-                "series {k}"
-            );
+            let lines = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(&colour));
+            assert_eq!(lines.filter(|l| l.contains("stroke-width=\"2\"")).count(), 1, "series {k}");
         }
         // 4 + 3 (NaN left out) + 4 markers.
         assert_eq!(svg.matches("<circle").count(), 11);
@@ -356,7 +311,8 @@ impl LossCurves {
 
     /// The two terms of the negative ELBO per epoch: reconstruction and KL.
     pub fn recon_vs_kl(h: &crate::training::History) -> Self {
-        Self::new(vec![("reconstruction".into(), h.train_recon()), ("KL".into(), h.train_kl())]).title("reconstruction vs KL (train, per image)")
+        Self::new(vec![("reconstruction".into(), h.train_recon()), ("KL".into(), h.train_kl())])
+            .title("reconstruction vs KL (train, per image)")
     }
 }
 

@@ -109,17 +109,11 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn extension(path: &Path) -> String {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase()
+    path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
 }
 
 fn unsupported(path: &Path, what: &str, allowed: &str) -> Error {
-    Error::config(format!(
-        "cannot save {what} as {}: unknown file extension; use {allowed}",
-        path.display()
-    ))
+    Error::config(format!("cannot save {what} as {}: unknown file extension; use {allowed}", path.display()))
 }
 
 pub(crate) fn save_figure<F: Figure + ?Sized>(fig: &F, path: &Path) -> Result<()> {
@@ -127,11 +121,7 @@ pub(crate) fn save_figure<F: Figure + ?Sized>(fig: &F, path: &Path) -> Result<()
 }
 
 fn png_img_tag(png: &[u8], alt: &str) -> String {
-    format!(
-        "<img alt=\"{}\" src=\"data:image/png;base64,{}\">",
-        escape_html(alt),
-        base64(png)
-    )
+    format!("<img alt=\"{}\" src=\"data:image/png;base64,{}\">", escape_html(alt), base64(png))
 }
 
 // ---- image grids: image/png ----
@@ -254,27 +244,15 @@ pub struct Panel {
 impl Panel {
     /// Figures side by side.
     pub fn row() -> Self {
-        Self {
-            arrangement: Arrangement::Row,
-            title: None,
-            items: Vec::new(),
-        }
+        Self { arrangement: Arrangement::Row, title: None, items: Vec::new() }
     }
     /// Figures one below the other.
     pub fn column() -> Self {
-        Self {
-            arrangement: Arrangement::Column,
-            title: None,
-            items: Vec::new(),
-        }
+        Self { arrangement: Arrangement::Column, title: None, items: Vec::new() }
     }
     /// Figures in a grid with `cols` columns.
     pub fn grid(cols: usize) -> Self {
-        Self {
-            arrangement: Arrangement::Grid(cols.max(1)),
-            title: None,
-            items: Vec::new(),
-        }
+        Self { arrangement: Arrangement::Grid(cols.max(1)), title: None, items: Vec::new() }
     }
     /// A title above the whole panel.
     pub fn title(mut self, title: impl Into<String>) -> Self {
@@ -349,10 +327,9 @@ impl Figure for Panel {
     /// `.html` only.
     fn save(&self, path: &Path) -> Result<()> {
         match extension(path).as_str() {
-            "html" | "htm" => write_file(
-                path,
-                html_page(self.title.as_deref().unwrap_or("figures"), &self.to_html()).as_bytes(),
-            ),
+            "html" | "htm" => {
+                write_file(path, html_page(self.title.as_deref().unwrap_or("figures"), &self.to_html()).as_bytes())
+            }
             _ => Err(unsupported(path, "a panel", ".html")),
         }
     }
@@ -384,11 +361,7 @@ mod tests {
         let grid = ImageGrid::new(&Tensor::zeros((2, 4), DType::F32, &Device::Cpu).unwrap()).unwrap();
         let curves = LossCurves::new(vec![("a<b".into(), vec![1.0, 0.5])]);
         let inner = Panel::column().add(&grid);
-        let panel = Panel::grid(2)
-            .title("Run & results")
-            .add_titled("grid", &grid)
-            .add(&curves)
-            .add(&inner);
+        let panel = Panel::grid(2).title("Run & results").add_titled("grid", &grid).add(&curves).add(&inner);
         let html = panel.to_html();
         assert_eq!(html.matches("data:image/png;base64,").count(), 2);
         assert_eq!(html.matches("<svg").count(), 1);
@@ -400,10 +373,6 @@ mod tests {
         panel.save(&path).unwrap();
         let page = std::fs::read_to_string(&path).unwrap();
         assert!(page.starts_with("<!DOCTYPE html>") && page.contains(&html));
-        assert!(panel
-            .save(dir.path().join("panel.png"))
-            .unwrap_err()
-            .to_string()
-            .contains(".html"));
+        assert!(panel.save(dir.path().join("panel.png")).unwrap_err().to_string().contains(".html"));
     }
 }

@@ -175,11 +175,7 @@ mod tests {
     #[test]
     fn every_printable_glyph_but_space_has_ink() {
         for code in 33u8..=126 {
-            assert!(
-                glyph(code as char).iter().any(|r| *r != 0),
-                "glyph {:?} is blank",
-                code as char
-            );
+            assert!(glyph(code as char).iter().any(|r| *r != 0), "glyph {:?} is blank", code as char);
         }
         assert!(glyph(' ').iter().all(|r| *r == 0));
     }

@@ -207,11 +207,7 @@ impl ImageGrid {
 
     fn layout(&self) -> Layout {
         let n = self.tiles.len().max(1);
-        let cols = self
-            .cols
-            .unwrap_or_else(|| (n as f64).sqrt().ceil() as usize)
-            .min(n)
-            .max(1);
+        let cols = self.cols.unwrap_or_else(|| (n as f64).sqrt().ceil() as usize).min(n).max(1);
         let rows = n.div_ceil(cols).max(self.row_titles.len());
         let largest = self.tile_h.max(self.tile_w) as u32;
         let target = if cols > 12 { 56 } else { 84 };
@@ -220,16 +216,8 @@ impl ImageGrid {
         let pad = self.padding;
         // Captions at scale 2 only when every caption leaves a margin to its neighbours.
         let widest_caption = self.captions.iter().map(|c| font::text_width(c, 1)).max().unwrap_or(0);
-        let caption_scale = if widest_caption > 0 && widest_caption * 2 * 5 <= tw * 4 {
-            2
-        } else {
-            1
-        };
-        let caption_h = if self.captions.is_empty() {
-            0
-        } else {
-            font::text_height(caption_scale) + 6
-        };
+        let caption_scale = if widest_caption > 0 && widest_caption * 2 * 5 <= tw * 4 { 2 } else { 1 };
+        let caption_h = if self.captions.is_empty() { 0 } else { font::text_height(caption_scale) + 6 };
         let row_title_scale = if th >= 28 { 2 } else { 1 };
         let left = self
             .row_titles
@@ -239,18 +227,10 @@ impl ImageGrid {
             .map(|w| w + 8 + pad)
             .unwrap_or(0);
         let title_scale = 2;
-        let top = if self.title.is_some() {
-            font::text_height(title_scale) + 10
-        } else {
-            0
-        };
+        let top = if self.title.is_some() { font::text_height(title_scale) + 10 } else { 0 };
         let (cell_w, cell_h) = (tw, th + caption_h);
         let grid_w = left + pad + cols as u32 * (cell_w + pad);
-        let title_w = self
-            .title
-            .as_ref()
-            .map(|t| font::text_width(t, title_scale) + 2 * pad + 8)
-            .unwrap_or(0);
+        let title_w = self.title.as_ref().map(|t| font::text_width(t, title_scale) + 2 * pad + 8).unwrap_or(0);
         Layout {
             cols,
             rows,
@@ -271,10 +251,7 @@ impl ImageGrid {
     pub fn tile_origin(&self, i: usize) -> (u32, u32) {
         let l = self.layout();
         let (r, c) = ((i / l.cols) as u32, (i % l.cols) as u32);
-        (
-            l.left + self.padding + c * (l.cell_w + self.padding),
-            l.top + self.padding + r * (l.cell_h + self.padding),
-        )
+        (l.left + self.padding + c * (l.cell_w + self.padding), l.top + self.padding + r * (l.cell_h + self.padding))
     }
 
     /// Renders the grid.
@@ -333,13 +310,8 @@ impl ImageGrid {
 /// Encodes an RGBA image as PNG.
 pub(crate) fn png_bytes(img: &RgbaImage) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| {
-        Error::config(format!(
-            "PNG encoding of a {}x{} figure failed: {e}",
-            img.width(),
-            img.height()
-        ))
-    })?;
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| Error::config(format!("PNG encoding of a {}x{} figure failed: {e}", img.width(), img.height())))?;
     Ok(out.into_inner())
 }
 
@@ -356,33 +328,20 @@ fn stacked_rows(rows: &[(&str, &Tensor)], what: &str) -> Result<ImageGrid> {
         }
     }
     let n = first.dim(0)?;
-    let all = Tensor::cat(
-        &rows
-            .iter()
-            .map(|(_, t)| t.to_dtype(DType::F32))
-            .collect::<candle_core::Result<Vec<_>>>()?,
-        0,
-    )?;
-    Ok(ImageGrid::new(&all)?
-        .cols(n)
-        .row_titles(rows.iter().map(|(name, _)| name.to_string()).collect()))
+    let all =
+        Tensor::cat(&rows.iter().map(|(_, t)| t.to_dtype(DType::F32)).collect::<candle_core::Result<Vec<_>>>()?, 0)?;
+    Ok(ImageGrid::new(&all)?.cols(n).row_titles(rows.iter().map(|(name, _)| name.to_string()).collect()))
 }
 
 /// Originals above their reconstructions: two rows of `N` tiles, titled "original" and
 /// "reconstruction". Both tensors `[N, H*W]` (or `[N, 1, H, W]`) with values in `[0, 1]`.
 pub fn reconstructions(originals: &Tensor, recons: &Tensor) -> Result<ImageGrid> {
-    stacked_rows(
-        &[("original", originals), ("reconstruction", recons)],
-        "reconstructions",
-    )
+    stacked_rows(&[("original", originals), ("reconstruction", recons)], "reconstructions")
 }
 
 /// Denoising at a glance: rows "noisy" (the input), "denoised" (the output), "clean" (the target).
 pub fn denoising(noisy: &Tensor, denoised: &Tensor, clean: &Tensor) -> Result<ImageGrid> {
-    stacked_rows(
-        &[("noisy", noisy), ("denoised", denoised), ("clean", clean)],
-        "denoising",
-    )
+    stacked_rows(&[("noisy", noisy), ("denoised", denoised), ("clean", clean)], "denoising")
 }
 
 #[cfg(test)]
@@ -391,20 +350,13 @@ mod tests {
 
     fn tiles(n: usize, h: usize, w: usize) -> Tensor {
         // tile i: pixel (y, x) = (i * 10 + y * w + x) / 255 so every pixel is identifiable.
-        let v: Vec<f32> = (0..n)
-            .flat_map(|i| (0..h * w).map(move |p| (i * 10 + p) as f32 / 255.0))
-            .collect();
+        let v: Vec<f32> = (0..n).flat_map(|i| (0..h * w).map(move |p| (i * 10 + p) as f32 / 255.0)).collect();
         Tensor::from_vec(v, (n, h * w), &Device::Cpu).unwrap()
     }
 
     #[test]
     fn tiles_land_at_their_positions_with_exact_values() {
-        let grid = ImageGrid::new(&tiles(5, 2, 2))
-            .unwrap()
-            .cols(3)
-            .padding(1)
-            .scale(1)
-            .background([200, 0, 0]);
+        let grid = ImageGrid::new(&tiles(5, 2, 2)).unwrap().cols(3).padding(1).scale(1).background([200, 0, 0]);
         let img = grid.to_image();
         // 3 columns, 2 rows of 2x2 tiles with 1 px padding.
         assert_eq!((img.width(), img.height()), (1 + 3 * 3, 1 + 2 * 3));
@@ -413,11 +365,7 @@ mod tests {
             assert_eq!((x0, y0), (1 + 3 * (i as u32 % 3), 1 + 3 * (i as u32 / 3)));
             for p in 0..4u32 {
                 let g = (i * 10) as u8 + p as u8;
-                assert_eq!(
-                    img.get_pixel(x0 + p % 2, y0 + p / 2).0,
-                    [g, g, g, 255],
-                    "tile {i} pixel {p}"
-                );
+                assert_eq!(img.get_pixel(x0 + p % 2, y0 + p / 2).0, [g, g, g, 255], "tile {i} pixel {p}");
             }
         }
         // Padding and the empty 6th cell show the background.
@@ -465,10 +413,7 @@ mod tests {
         let plain = ImageGrid::new(&t).unwrap().cols(2).scale(4);
         let captioned = plain.clone().captions(vec!["(-1.2, 0.4)".into(), "(3.0, 1.0)".into()]);
         let img = captioned.to_image();
-        assert!(
-            img.height() > plain.to_image().height(),
-            "captions need room below the tiles"
-        );
+        assert!(img.height() > plain.to_image().height(), "captions need room below the tiles");
         for i in 0..2 {
             let (x0, y0) = captioned.tile_origin(i);
             let below = y0 + 32..img.height();

@@ -54,10 +54,7 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     }
     let t = t as f64;
     let (wa, wb) = (((1.0 - t) * omega).sin() / so, (t * omega).sin() / so);
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32)
-        .collect()
+    a.iter().zip(b).map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32).collect()
 }
 
 /// `steps` codes from `a` to `b` inclusive (`t = k / (steps - 1)`).
@@ -70,9 +67,7 @@ pub fn interpolation_codes(a: &[f32], b: &[f32], steps: usize, method: Interpola
         )));
     }
     if steps < 2 {
-        return Err(Error::config(format!(
-            "interpolation: need at least 2 steps (the two end points), got {steps}"
-        )));
+        return Err(Error::config(format!("interpolation: need at least 2 steps (the two end points), got {steps}")));
     }
     Ok((0..steps)
         .map(|k| {
@@ -106,12 +101,8 @@ pub fn interpolation_strip(
     device: &Device,
 ) -> Result<ImageGrid> {
     let codes = interpolation_codes(a, b, steps, method)?;
-    let caps = (0..steps)
-        .map(|k| format!("t={:.2}", k as f64 / (steps - 1) as f64))
-        .collect();
-    Ok(decode_rows(decode, &codes, device, "interpolation_strip")?
-        .cols(steps)
-        .captions(caps))
+    let caps = (0..steps).map(|k| format!("t={:.2}", k as f64 / (steps - 1) as f64)).collect();
+    Ok(decode_rows(decode, &codes, device, "interpolation_strip")?.cols(steps).captions(caps))
 }
 
 /// One strip per pair of codes, stacked (e.g. several digit pairs).
@@ -170,9 +161,7 @@ pub fn attribute_arithmetic(
     }
     let codes = vec![a.to_vec(), b.to_vec(), c.to_vec(), arithmetic(a, b, c)];
     let caps = ["a", "b", "c", "a - b + c"].iter().map(|s| s.to_string()).collect();
-    Ok(decode_rows(decode, &codes, device, "attribute_arithmetic")?
-        .cols(4)
-        .captions(caps))
+    Ok(decode_rows(decode, &codes, device, "attribute_arithmetic")?.cols(4).captions(caps))
 }
 
 #[cfg(test)]
@@ -219,10 +208,7 @@ mod tests {
         assert!((g.tiles()[3][0] - 0.6).abs() < 1e-6 && (g.tiles()[3][1] - 0.6).abs() < 1e-6);
         let c = compare_interpolations(decode, &[1.0, 0.0], &[0.0, 1.0], 3, &Device::Cpu).unwrap();
         assert_eq!(c.shape(), (2, 3));
-        assert!(
-            (c.tiles()[4][0] - 0.5f32.sqrt()).abs() < 1e-6,
-            "spherical midpoint in row 2"
-        );
+        assert!((c.tiles()[4][0] - 0.5f32.sqrt()).abs() < 1e-6, "spherical midpoint in row 2");
         let r = interpolation_rows(
             decode,
             &vec![(vec![0.0, 0.0], vec![1.0, 1.0]); 3],

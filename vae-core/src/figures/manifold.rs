@@ -43,13 +43,8 @@ pub fn standard_normal_quantile(p: f64) -> f64 {
         -3.066479806614716e1,
         2.506628277459239,
     ];
-    const B: [f64; 5] = [
-        -5.447609879822406e1,
-        1.615858368580409e2,
-        -1.556989798598866e2,
-        6.680131188771972e1,
-        -1.328068155288572e1,
-    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
     const C: [f64; 6] = [
         -7.784894002430293e-3,
         -3.223964580411365e-1,
@@ -58,12 +53,7 @@ pub fn standard_normal_quantile(p: f64) -> f64 {
         4.374664141464968,
         2.938163982698783,
     ];
-    const D: [f64; 4] = [
-        7.784695709041462e-3,
-        3.224671290700398e-1,
-        2.445134137142996,
-        3.754408661907416,
-    ];
+    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     const P_LOW: f64 = 0.02425;
     if p.is_nan() || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
@@ -110,24 +100,12 @@ pub struct Manifold {
 impl Manifold {
     /// `n` values per axis at the normal quantiles of `p = 0.05 ..= 0.95`.
     pub fn quantiles(n: usize) -> Self {
-        Self {
-            n,
-            spacing: Spacing::Quantiles { lo: 0.05, hi: 0.95 },
-            dims: (0, 1),
-            base: None,
-            captions: false,
-        }
+        Self { n, spacing: Spacing::Quantiles { lo: 0.05, hi: 0.95 }, dims: (0, 1), base: None, captions: false }
     }
 
     /// `n` values per axis evenly spaced in `lo ..= hi`.
     pub fn linear(n: usize, lo: f64, hi: f64) -> Self {
-        Self {
-            n,
-            spacing: Spacing::Linear { lo, hi },
-            dims: (0, 1),
-            base: None,
-            captions: false,
-        }
+        Self { n, spacing: Spacing::Linear { lo, hi }, dims: (0, 1), base: None, captions: false }
     }
 
     /// For a quantile grid: the probability range (default `0.05 ..= 0.95`), inside `(0, 1)`.
@@ -171,9 +149,9 @@ impl Manifold {
             Spacing::Linear { lo, hi } if lo.is_finite() && hi.is_finite() && lo <= hi => {
                 Ok((0..n).map(|k| at(lo, hi, k)).collect())
             }
-            Spacing::Linear { lo, hi } => Err(Error::config(format!(
-                "Manifold::linear: need finite lo <= hi, got {lo}..{hi}"
-            ))),
+            Spacing::Linear { lo, hi } => {
+                Err(Error::config(format!("Manifold::linear: need finite lo <= hi, got {lo}..{hi}")))
+            }
             Spacing::Quantiles { lo, hi } if 0.0 < lo && lo <= hi && hi < 1.0 => {
                 Ok((0..n).map(|k| standard_normal_quantile(at(lo, hi, k))).collect())
             }
@@ -229,10 +207,7 @@ impl Manifold {
         if self.captions {
             let (i, j) = self.dims;
             grid = grid.captions(
-                codes
-                    .iter()
-                    .map(|z| format!("({}, {})", fmt_coord(z[i] as f64), fmt_coord(z[j] as f64)))
-                    .collect(),
+                codes.iter().map(|z| format!("({}, {})", fmt_coord(z[i] as f64), fmt_coord(z[j] as f64))).collect(),
             );
         }
         Ok(grid)
@@ -267,10 +242,7 @@ mod tests {
             (1e-10, -6.361340902404056),
         ] {
             let got = standard_normal_quantile(p);
-            assert!(
-                (got - x).abs() < 1e-8 * x.abs().max(1.0),
-                "Phi^-1({p}) = {got}, expected {x}"
-            );
+            assert!((got - x).abs() < 1e-8 * x.abs().max(1.0), "Phi^-1({p}) = {got}, expected {x}");
         }
         for p in [0.01, 0.1, 0.3, 0.02425, 0.024] {
             assert!((standard_normal_quantile(p) + standard_normal_quantile(1.0 - p)).abs() < 1e-8);
@@ -293,20 +265,14 @@ mod tests {
     #[test]
     fn quantile_grid_decodes_the_right_codes_in_the_right_tiles() {
         let m = Manifold::quantiles(4).captions(true);
-        let q: Vec<f32> = [0.05, 0.35, 0.65, 0.95]
-            .iter()
-            .map(|&p| standard_normal_quantile(p) as f32)
-            .collect();
+        let q: Vec<f32> = [0.05, 0.35, 0.65, 0.95].iter().map(|&p| standard_normal_quantile(p) as f32).collect();
         let grid = m.render(2, &Device::Cpu, code_decoder).unwrap();
         assert_eq!(grid.shape(), (4, 4));
         for r in 0..4 {
             for c in 0..4 {
                 let z = decoded_code(&grid, r * 4 + c, 2);
                 assert!((z[0] - q[c]).abs() < 1e-4, "tile ({r}, {c}): {z:?}");
-                assert!(
-                    (z[1] - q[3 - r]).abs() < 1e-4,
-                    "tile ({r}, {c}): y must decrease downwards"
-                );
+                assert!((z[1] - q[3 - r]).abs() < 1e-4, "tile ({r}, {c}): y must decrease downwards");
             }
         }
         assert!((q[3] - 1.6448536).abs() < 1e-5);
@@ -314,9 +280,7 @@ mod tests {
 
     #[test]
     fn linear_grid_in_higher_dimensions_fixes_the_other_coordinates() {
-        let m = Manifold::linear(3, -10.0, 10.0)
-            .dims(2, 0)
-            .base(vec![0.5, 1.5, 2.5, 3.5]);
+        let m = Manifold::linear(3, -10.0, 10.0).dims(2, 0).base(vec![0.5, 1.5, 2.5, 3.5]);
         let grid = m.render(4, &Device::Cpu, code_decoder).unwrap();
         // Top-left tile: z[2] = -10 (x), z[0] = +10 (y), others from base.
         assert_eq!(decoded_code(&grid, 0, 4), vec![10.0, 1.5, -10.0, 3.5]);
@@ -332,9 +296,7 @@ mod tests {
         assert!(Manifold::linear(3, -1.0, 1.0).codes(1).is_err());
         assert!(Manifold::linear(3, -1.0, 1.0).base(vec![0.0; 3]).codes(2).is_err());
         let short = |z: &Tensor| -> Result<Tensor> { Ok(z.narrow(0, 0, 1)?.repeat((1, 2))?) };
-        let e = Manifold::linear(2, -1.0, 1.0)
-            .render(2, &Device::Cpu, short)
-            .unwrap_err();
+        let e = Manifold::linear(2, -1.0, 1.0).render(2, &Device::Cpu, short).unwrap_err();
         assert!(e.to_string().contains("returned 1 images"), "{e}");
     }
 }

@@ -124,10 +124,7 @@ mod demo {
         let noise = rng.rand((8, 784), -0.5, 0.5, &dev)?;
         let noisy = (&originals.narrow(0, 0, 8)? + noise)?.clamp(0f32, 1f32)?;
         denoising(&noisy, &recons.narrow(0, 0, 8)?, &originals.narrow(0, 0, 8)?)?.save(dir.join("denoising.png"))?;
-        ImageGrid::new(&originals)?
-            .cols(8)
-            .title("Sixteen rings")
-            .save(dir.join("grid_titled.png"))?;
+        ImageGrid::new(&originals)?.cols(8).title("Sixteen rings").save(dir.join("grid_titled.png"))?;
 
         // Latent scatter: 10 clusters in 5-D (PCA) and in 2-D.
         let mut codes = Vec::new();
@@ -154,16 +151,12 @@ mod demo {
             .title("MNIST test set, 2-D latent space")
             .save(dir.join("scatter_2d.svg"))?;
 
-        Manifold::quantiles(10)
-            .render(2, &dev, ring_decoder)?
-            .save(dir.join("manifold_quantiles.png"))?;
+        Manifold::quantiles(10).render(2, &dev, ring_decoder)?.save(dir.join("manifold_quantiles.png"))?;
         Manifold::linear(7, -3.0, 3.0)
             .captions(true)
             .render(2, &dev, ring_decoder)?
             .save(dir.join("manifold_linear_captions.png"))?;
-        Manifold::linear(20, -10.0, 10.0)
-            .render(3, &dev, ring_decoder)?
-            .save(dir.join("manifold_out_of_range.png"))?;
+        Manifold::linear(20, -10.0, 10.0).render(3, &dev, ring_decoder)?.save(dir.join("manifold_out_of_range.png"))?;
         Neighbourhood::new(vec![0.5, -0.5, 0.0], vec![0.4, 0.3, 1.0])?
             .render(&dev, ring_decoder)?
             .save(dir.join("neighbourhood.png"))?;
@@ -173,17 +166,9 @@ mod demo {
             .save(dir.join("interpolation_strip.png"))?;
         interpolate::compare_interpolations(ring_decoder, &a, &b, 8, &dev)?
             .save(dir.join("interpolation_compare.png"))?;
-        attribute_arithmetic(
-            ring_decoder,
-            &[1.0, 1.0, 1.0],
-            &[1.0, -1.0, 0.0],
-            &[-1.0, -1.0, -1.0],
-            &dev,
-        )?
-        .save(dir.join("arithmetic.png"))?;
-        prior_samples(ring_decoder, 32, 3, &mut rng, &dev)?
-            .cols(8)
-            .save(dir.join("prior_samples.png"))?;
+        attribute_arithmetic(ring_decoder, &[1.0, 1.0, 1.0], &[1.0, -1.0, 0.0], &[-1.0, -1.0, -1.0], &dev)?
+            .save(dir.join("arithmetic.png"))?;
+        prior_samples(ring_decoder, 32, 3, &mut rng, &dev)?.cols(8).save(dir.join("prior_samples.png"))?;
         let cond = |z: &Tensor, l: &Tensor| -> Result<Tensor> {
             let l = l.to_dtype(DType::F32)?.unsqueeze(1)?.affine(1.0 / 2.25, -2.0)?;
             ring_decoder(&Tensor::cat(&[z.narrow(1, 0, 1)?, l], 1)?)
@@ -192,9 +177,7 @@ mod demo {
 
         let epochs = 30;
         let train: Vec<f64> = (0..epochs).map(|e| 110.0 + 90.0 * (-(e as f64) / 5.0).exp()).collect();
-        let test: Vec<f64> = (0..epochs)
-            .map(|e| 114.0 + 80.0 * (-(e as f64) / 5.0).exp() + 0.05 * e as f64)
-            .collect();
+        let test: Vec<f64> = (0..epochs).map(|e| 114.0 + 80.0 * (-(e as f64) / 5.0).exp() + 0.05 * e as f64).collect();
         let kl: Vec<f64> = (0..epochs).map(|e| 25.0 - 20.0 * (-(e as f64) / 4.0).exp()).collect();
         let curves = LossCurves::new(vec![("train loss".into(), train), ("test loss".into(), test)])
             .series("KL term", kl)
@@ -218,16 +201,10 @@ mod demo {
 
         Panel::grid(2)
             .title("All figures")
-            .add_titled(
-                "reconstructions",
-                &reconstructions(&originals.narrow(0, 0, 6)?, &recons.narrow(0, 0, 6)?)?,
-            )
+            .add_titled("reconstructions", &reconstructions(&originals.narrow(0, 0, 6)?, &recons.narrow(0, 0, 6)?)?)
             .add_titled("loss", &curves)
             .add_titled("animation", &anim)
-            .add_titled(
-                "scatter",
-                &LatentScatter::from_codes(codes, (0..2000).map(|i| i % 10).collect())?,
-            )
+            .add_titled("scatter", &LatentScatter::from_codes(codes, (0..2000).map(|i| i % 10).collect())?)
             .save(dir.join("panel.html"))?;
         Ok(())
     }

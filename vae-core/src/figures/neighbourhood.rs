@@ -41,23 +41,13 @@ impl Neighbourhood {
                 std.len()
             )));
         }
-        Ok(Self {
-            center,
-            std,
-            dims: (0, 1),
-            k: 2.0,
-            steps: 5,
-            captions: true,
-        })
+        Ok(Self { center, std, dims: (0, 1), k: 2.0, steps: 5, captions: true })
     }
 
     /// From tensors `[D]` or `[1, D]` (e.g. `mu` and `(0.5 * logvar).exp()` of one input).
     pub fn from_tensors(center: &Tensor, std: &Tensor) -> Result<Self> {
         let v = |t: &Tensor| -> Result<Vec<f32>> {
-            Ok(t.flatten_all()?
-                .to_dtype(DType::F32)?
-                .to_device(&Device::Cpu)?
-                .to_vec1()?)
+            Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec1()?)
         };
         Self::new(v(center)?, v(std)?)
     }
@@ -89,15 +79,7 @@ impl Neighbourhood {
     /// Offsets in standard deviations, increasing.
     pub fn offsets(&self) -> Vec<f64> {
         let n = self.steps.max(1);
-        (0..n)
-            .map(|a| {
-                if n == 1 {
-                    0.0
-                } else {
-                    -self.k + 2.0 * self.k * a as f64 / (n - 1) as f64
-                }
-            })
-            .collect()
+        (0..n).map(|a| if n == 1 { 0.0 } else { -self.k + 2.0 * self.k * a as f64 / (n - 1) as f64 }).collect()
     }
 
     /// The codes in tile order (row-major, top row = largest offset along `j`).
@@ -139,11 +121,8 @@ impl Neighbourhood {
                     format!("{v:+.1}")
                 }
             };
-            let caps = off
-                .iter()
-                .rev()
-                .flat_map(|b| off.iter().map(move |a| format!("{}, {}", f(*a), f(*b))))
-                .collect();
+            let caps =
+                off.iter().rev().flat_map(|b| off.iter().map(move |a| format!("{}, {}", f(*a), f(*b)))).collect();
             grid = grid.captions(caps);
         }
         Ok(grid)
@@ -156,20 +135,12 @@ mod tests {
 
     #[test]
     fn steps_are_multiples_of_the_std_along_the_chosen_axes() {
-        let nb = Neighbourhood::new(vec![1.0, 2.0, 3.0], vec![0.5, 0.25, 2.0])
-            .unwrap()
-            .dims(2, 0)
-            .steps(5)
-            .k(2.0);
+        let nb = Neighbourhood::new(vec![1.0, 2.0, 3.0], vec![0.5, 0.25, 2.0]).unwrap().dims(2, 0).steps(5).k(2.0);
         assert_eq!(nb.offsets(), vec![-2.0, -1.0, 0.0, 1.0, 2.0]);
         let codes = nb.codes().unwrap();
         assert_eq!(codes.len(), 25);
         assert_eq!(codes[12], vec![1.0, 2.0, 3.0], "centre tile is z0");
-        assert_eq!(
-            codes[0],
-            vec![1.0 + 2.0 * 0.5, 2.0, 3.0 - 2.0 * 2.0],
-            "top-left: -k along i, +k along j"
-        );
+        assert_eq!(codes[0], vec![1.0 + 2.0 * 0.5, 2.0, 3.0 - 2.0 * 2.0], "top-left: -k along i, +k along j");
         assert_eq!(codes[24], vec![1.0 - 2.0 * 0.5, 2.0, 3.0 + 2.0 * 2.0]);
         let decode = |z: &Tensor| -> Result<Tensor> { Ok((z.narrow(1, 2, 1)? / 10.0)?.repeat((1, 4))?) };
         let grid = nb.render(&Device::Cpu, decode).unwrap();

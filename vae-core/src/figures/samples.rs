@@ -27,9 +27,7 @@ pub fn prior_samples(
     device: &Device,
 ) -> Result<ImageGrid> {
     if n == 0 || latent_dim == 0 {
-        return Err(Error::config(format!(
-            "prior_samples: need n >= 1 and latent_dim >= 1, got {n} and {latent_dim}"
-        )));
+        return Err(Error::config(format!("prior_samples: need n >= 1 and latent_dim >= 1, got {n} and {latent_dim}")));
     }
     let z = rng.randn((n, latent_dim), device)?;
     let images = decode(&z)?;
@@ -58,9 +56,7 @@ pub fn rows_per_class(
     let labels = Tensor::from_vec(labels, k * per_row, device)?;
     let images = decode_cond(&z, &labels)?;
     check_count(&images, k * per_row, "rows_per_class")?;
-    Ok(ImageGrid::new(&images)?
-        .cols(per_row)
-        .row_titles(classes.iter().map(|c| c.as_ref().to_string()).collect()))
+    Ok(ImageGrid::new(&images)?.cols(per_row).row_titles(classes.iter().map(|c| c.as_ref().to_string()).collect()))
 }
 
 /// A stand-in decoder for examples and tests: `sigmoid(z[:, 0])` repeated over `pixels`.
@@ -80,10 +76,7 @@ mod tests {
         let b = prior_samples(decode, 6, 3, &mut Rng::new(7), &Device::Cpu).unwrap();
         assert_eq!(a.tiles(), b.tiles());
         assert_eq!(a.tile_size(), (4, 4));
-        assert!(
-            a.tiles().iter().any(|t| t[0] != a.tiles()[0][0]),
-            "different codes decode differently"
-        );
+        assert!(a.tiles().iter().any(|t| t[0] != a.tiles()[0][0]), "different codes decode differently");
     }
 
     #[test]

@@ -82,9 +82,7 @@ impl LatentScatter {
     pub fn class_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
         let n = names.len().max(self.class_names.len());
-        self.class_names = (0..n)
-            .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
-            .collect();
+        self.class_names = (0..n).map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string())).collect();
         self
     }
 
@@ -123,19 +121,13 @@ impl LatentScatter {
     pub fn projected(&self) -> Result<(Vec<[f32; 2]>, String, String)> {
         let d = self.codes.first().map(|c| c.len()).unwrap_or(2);
         match self.dims {
-            Some((i, j)) if i >= d || j >= d => Err(Error::config(format!(
-                "LatentScatter::dims({i}, {j}): the codes have only {d} dimensions"
-            ))),
-            Some((i, j)) => Ok((
-                self.codes.iter().map(|c| [c[i], c[j]]).collect(),
-                format!("z{}", i + 1),
-                format!("z{}", j + 1),
-            )),
-            None if d == 2 => Ok((
-                self.codes.iter().map(|c| [c[0], c[1]]).collect(),
-                "z1".into(),
-                "z2".into(),
-            )),
+            Some((i, j)) if i >= d || j >= d => {
+                Err(Error::config(format!("LatentScatter::dims({i}, {j}): the codes have only {d} dimensions")))
+            }
+            Some((i, j)) => {
+                Ok((self.codes.iter().map(|c| [c[i], c[j]]).collect(), format!("z{}", i + 1), format!("z{}", j + 1)))
+            }
+            None if d == 2 => Ok((self.codes.iter().map(|c| [c[0], c[1]]).collect(), "z1".into(), "z2".into())),
             None => {
                 let (p, ratio) = pca_rows(&self.codes)?;
                 Ok((
@@ -249,21 +241,15 @@ pub(crate) fn pca_rows(rows: &[Vec<f32>]) -> Result<(Vec<[f32; 2]>, [f64; 2])> {
         .iter()
         .map(|&k| {
             let mut v: Vec<f64> = (0..d).map(|i| vectors[i][k]).collect();
-            let big = v
-                .iter()
-                .copied()
-                .fold(0f64, |a, x| if x.abs() > a.abs() { x } else { a });
+            let big = v.iter().copied().fold(0f64, |a, x| if x.abs() > a.abs() { x } else { a });
             if big < 0.0 {
                 v.iter_mut().for_each(|x| *x = -*x);
             }
             v
         })
         .collect();
-    let ratio = if total > 0.0 {
-        [values[order[0]].max(0.0) / total, values[order[1]].max(0.0) / total]
-    } else {
-        [0.0, 0.0]
-    };
+    let ratio =
+        if total > 0.0 { [values[order[0]].max(0.0) / total, values[order[1]].max(0.0) / total] } else { [0.0, 0.0] };
     let points = rows
         .iter()
         .map(|r| {
@@ -279,9 +265,7 @@ pub(crate) fn pca_rows(rows: &[Vec<f32>]) -> Result<(Vec<[f32; 2]>, [f64; 2])> {
 #[allow(clippy::needless_range_loop)]
 fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
-    let mut v: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| (i == j) as u8 as f64).collect())
-        .collect();
+    let mut v: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| (i == j) as u8 as f64).collect()).collect();
     let scale: f64 = a.iter().flatten().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
     for _sweep in 0..100 {
         let off: f64 = (0..n)
@@ -377,10 +361,7 @@ mod tests {
         let (rows, _) = cloud();
         let labels: Vec<usize> = (0..80).map(|i| i % 10).collect();
         let names = crate::data::FASHION_CLASSES;
-        let fig = LatentScatter::from_codes(rows, labels)
-            .unwrap()
-            .class_names(names)
-            .title("Test set & codes");
+        let fig = LatentScatter::from_codes(rows, labels).unwrap().class_names(names).title("Test set & codes");
         let svg = fig.to_svg().unwrap();
         super::super::curves::tests::assert_well_formed_xml(&svg);
         for name in names {
@@ -388,18 +369,10 @@ mod tests {
         }
         assert!(svg.contains("PC1 (") && svg.contains("% of variance)"));
         assert!(svg.contains("Test set &amp; codes"));
-        assert_eq!(
-            svg.matches("<circle").count(),
-            80 + 10,
-            "80 points and 10 legend markers"
-        );
+        assert_eq!(svg.matches("<circle").count(), 80 + 10, "80 points and 10 legend markers");
         // Ten distinct fill colours.
-        let fills: std::collections::BTreeSet<&str> = svg
-            .split("fill=\"")
-            .skip(1)
-            .filter_map(|s| s.split('"').next())
-            .filter(|c| c.starts_with('#'))
-            .collect();
+        let fills: std::collections::BTreeSet<&str> =
+            svg.split("fill=\"").skip(1).filter_map(|s| s.split('"').next()).filter(|c| c.starts_with('#')).collect();
         assert!(fills.len() >= 10, "{fills:?}");
     }
 

@@ -87,7 +87,10 @@ impl ConvAutoencoder {
         let d = vb.pp("decoder");
         let decoder = ConvDecoder {
             fc: linear(cfg.latent, c2 * 7 * 7, d.pp("fc"))?,
-            deconvs: vec![conv_transpose2d(c2, c1, 3, 2, 1, 1, d.pp("deconv1"))?, conv_transpose2d(c1, 1, 3, 2, 1, 1, d.pp("deconv2"))?],
+            deconvs: vec![
+                conv_transpose2d(c2, c1, 3, 2, 1, 1, d.pp("deconv1"))?,
+                conv_transpose2d(c1, 1, 3, 2, 1, 1, d.pp("deconv2"))?,
+            ],
             start: (c2, 7, 7),
         };
         Ok(Self { encoder, decoder })

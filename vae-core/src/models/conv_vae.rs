@@ -110,7 +110,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<ConvVaeConfig>(&serde_json::to_string(&new).unwrap()).unwrap(), new);
         // Same weights, decoder windows a pixel apart: the images differ.
         let z = Tensor::new(&[[0.5f32, -1.0]], &Device::Cpu).unwrap();
-        let decode = |cfg: ConvVaeConfig| Model::new(ModelConfig::ConvVae(cfg), 1, &Device::Cpu).unwrap().decode(&z, None).unwrap();
+        let decode = |cfg: ConvVaeConfig| {
+            Model::new(ModelConfig::ConvVae(cfg), 1, &Device::Cpu).unwrap().decode(&z, None).unwrap()
+        };
         let (a, b) = (decode(old), decode(new));
         assert_eq!(a.dims(), b.dims());
         let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();

@@ -45,7 +45,8 @@ impl Activation {
         }
     }
     /// All of them, in the order the CLI lists them.
-    pub const ALL: [Activation; 5] = [Activation::Relu, Activation::LeakyRelu, Activation::Elu, Activation::Tanh, Activation::Sigmoid];
+    pub const ALL: [Activation; 5] =
+        [Activation::Relu, Activation::LeakyRelu, Activation::Elu, Activation::Tanh, Activation::Sigmoid];
 
     /// The activation called `name` (`relu`, `leaky_relu`, `elu`, `tanh`, `sigmoid`; `-` works for `_`).
     pub fn from_name(name: &str) -> Option<Self> {
@@ -114,10 +115,23 @@ pub fn conv2d(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize
 }
 
 /// [`conv2d`] initialised by `scheme`.
-pub fn conv2d_with(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, scheme: InitScheme, vb: VarBuilder) -> Result<Conv2d> {
+pub fn conv2d_with(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    scheme: InitScheme,
+    vb: VarBuilder,
+) -> Result<Conv2d> {
     let shape = [c_out, c_in, k, k];
     let (wi, bi) = scheme.weight_bias(fan_in(&shape), c_out * k * k);
-    Ok(Conv2d { weight: vb.get_with_hints(shape.to_vec(), "weight", wi)?, bias: vb.get_with_hints(c_out, "bias", bi)?, stride, padding })
+    Ok(Conv2d {
+        weight: vb.get_with_hints(shape.to_vec(), "weight", wi)?,
+        bias: vb.get_with_hints(c_out, "bias", bi)?,
+        stride,
+        padding,
+    })
 }
 
 impl Module for Conv2d {
@@ -189,9 +203,18 @@ pub fn conv_transpose2d_with(
 /// columns a full transposed convolution has beyond that, `(k - stride) / 2` are cut at the start
 /// and the rest at the end (PyTorch-style padding would cut the odd one at the start instead,
 /// shifting the output by a pixel).
-pub fn conv_transpose2d_same(c_in: usize, c_out: usize, k: usize, stride: usize, scheme: InitScheme, vb: VarBuilder) -> Result<ConvTranspose2d> {
+pub fn conv_transpose2d_same(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    scheme: InitScheme,
+    vb: VarBuilder,
+) -> Result<ConvTranspose2d> {
     if k < stride {
-        candle_core::bail!("conv_transpose2d_same: kernel {k} is smaller than stride {stride}; 'same' needs k >= stride")
+        candle_core::bail!(
+            "conv_transpose2d_same: kernel {k} is smaller than stride {stride}; 'same' needs k >= stride"
+        )
     }
     let surplus = k - stride;
     let mut layer = conv_transpose2d_with(c_in, c_out, k, stride, surplus / 2, 0, scheme, vb)?;
@@ -212,13 +235,21 @@ impl ConvTranspose2d {
     }
 
     fn transpose(&self, x: &Tensor) -> Result<Tensor> {
-        crate::ops::conv_transpose2d_cropped(x, &self.weight, self.stride, self.padding, self.output_padding, self.crop_end)
+        crate::ops::conv_transpose2d_cropped(
+            x,
+            &self.weight,
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.crop_end,
+        )
     }
 
     /// Output side for an input side `len` (square kernels); 0 when the output would be empty.
     pub fn out_len(&self, len: usize) -> usize {
         let k = self.weight.dim(2).unwrap_or(0);
-        crate::ops::conv_transpose_out_len(len, k, self.stride, self.padding, self.output_padding, self.crop_end).unwrap_or(0)
+        crate::ops::conv_transpose_out_len(len, k, self.stride, self.padding, self.output_padding, self.crop_end)
+            .unwrap_or(0)
     }
 }
 
@@ -284,7 +315,13 @@ pub struct DenseStack {
     activation: Activation,
 }
 
-pub fn dense_stack(in_dim: usize, sizes: &[usize], activation: Activation, batch_norm: bool, vb: VarBuilder) -> Result<DenseStack> {
+pub fn dense_stack(
+    in_dim: usize,
+    sizes: &[usize],
+    activation: Activation,
+    batch_norm: bool,
+    vb: VarBuilder,
+) -> Result<DenseStack> {
     let mut layers = vec![];
     let mut d = in_dim;
     for (i, &h) in sizes.iter().enumerate() {
@@ -364,7 +401,11 @@ mod tests {
             let y = t.forward(&x).unwrap();
             assert_eq!(y.dims(), &[2, 2, 7 * s, 5 * s], "k {k} s {s}");
             assert_eq!((t.out_len(7), t.out_len(5)), (7 * s, 5 * s));
-            let full = x.conv_transpose2d(&t.weight, 0, 0, s, 1).unwrap().broadcast_add(&t.bias.reshape((1, 2, 1, 1)).unwrap()).unwrap();
+            let full = x
+                .conv_transpose2d(&t.weight, 0, 0, s, 1)
+                .unwrap()
+                .broadcast_add(&t.bias.reshape((1, 2, 1, 1)).unwrap())
+                .unwrap();
             let start = (k - s) / 2;
             let want = full.narrow(2, start, 7 * s).unwrap().narrow(3, start, 5 * s).unwrap();
             let d = (y - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();

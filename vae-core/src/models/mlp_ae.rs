@@ -68,7 +68,15 @@ pub(crate) fn cond_input(x: &Tensor, labels: Option<&Tensor>, classes: Option<us
 }
 
 impl MlpEncoder {
-    pub fn new(input_dim: usize, hidden: &[usize], out_dim: usize, act: Activation, bn: bool, classes: Option<usize>, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        input_dim: usize,
+        hidden: &[usize],
+        out_dim: usize,
+        act: Activation,
+        bn: bool,
+        classes: Option<usize>,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let in_dim = input_dim + classes.unwrap_or(0);
         let body = dense_stack(in_dim, hidden, act, bn, vb.pp("body"))?;
         let last = hidden.last().copied().unwrap_or(in_dim);
@@ -87,7 +95,15 @@ impl Module for MlpEncoder {
 }
 
 impl MlpDecoder {
-    pub fn new(latent: usize, hidden: &[usize], output_dim: usize, act: Activation, bn: bool, classes: Option<usize>, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        latent: usize,
+        hidden: &[usize],
+        output_dim: usize,
+        act: Activation,
+        bn: bool,
+        classes: Option<usize>,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let in_dim = latent + classes.unwrap_or(0);
         let rev: Vec<usize> = hidden.iter().rev().copied().collect();
         let body = dense_stack(in_dim, &rev, act, bn, vb.pp("body"))?;
@@ -118,8 +134,24 @@ pub struct MlpAutoencoder {
 impl MlpAutoencoder {
     pub fn new(cfg: &MlpAeConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            encoder: MlpEncoder::new(cfg.input_dim, &cfg.hidden, cfg.latent, cfg.activation, false, cfg.num_classes, vb.pp("encoder"))?,
-            decoder: MlpDecoder::new(cfg.latent, &cfg.hidden, cfg.input_dim, cfg.activation, false, cfg.num_classes, vb.pp("decoder"))?,
+            encoder: MlpEncoder::new(
+                cfg.input_dim,
+                &cfg.hidden,
+                cfg.latent,
+                cfg.activation,
+                false,
+                cfg.num_classes,
+                vb.pp("encoder"),
+            )?,
+            decoder: MlpDecoder::new(
+                cfg.latent,
+                &cfg.hidden,
+                cfg.input_dim,
+                cfg.activation,
+                false,
+                cfg.num_classes,
+                vb.pp("decoder"),
+            )?,
         })
     }
 }

@@ -39,7 +39,14 @@ pub struct MlpVaeConfig {
 impl Default for MlpVaeConfig {
     /// 784-400-20, ReLU: the PyTorch example.
     fn default() -> Self {
-        Self { input_dim: 784, hidden: vec![400], latent: 20, activation: Activation::Relu, batch_norm: false, num_classes: None }
+        Self {
+            input_dim: 784,
+            hidden: vec![400],
+            latent: 20,
+            activation: Activation::Relu,
+            batch_norm: false,
+            num_classes: None,
+        }
     }
 }
 
@@ -68,8 +75,24 @@ pub struct MlpVae {
 impl MlpVae {
     pub fn new(cfg: &MlpVaeConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            encoder: MlpEncoder::new(cfg.input_dim, &cfg.hidden, 2 * cfg.latent, cfg.activation, cfg.batch_norm, cfg.num_classes, vb.pp("encoder"))?,
-            decoder: MlpDecoder::new(cfg.latent, &cfg.hidden, cfg.input_dim, cfg.activation, cfg.batch_norm, cfg.num_classes, vb.pp("decoder"))?,
+            encoder: MlpEncoder::new(
+                cfg.input_dim,
+                &cfg.hidden,
+                2 * cfg.latent,
+                cfg.activation,
+                cfg.batch_norm,
+                cfg.num_classes,
+                vb.pp("encoder"),
+            )?,
+            decoder: MlpDecoder::new(
+                cfg.latent,
+                &cfg.hidden,
+                cfg.input_dim,
+                cfg.activation,
+                cfg.batch_norm,
+                cfg.num_classes,
+                vb.pp("decoder"),
+            )?,
             latent: cfg.latent,
         })
     }

@@ -68,7 +68,12 @@ impl ModelConfig {
             "mlp-ae" => ModelConfig::MlpAe(MlpAeConfig::shallow()),
             "mlp-ae-2d" => ModelConfig::MlpAe(MlpAeConfig::classic_2d()),
             "conv-ae" => ModelConfig::ConvAe(ConvAeConfig::default()),
-            other => return Err(Error::config(format!("unknown model '{other}', expected one of {}", MODEL_NAMES.join(", ")))),
+            other => {
+                return Err(Error::config(format!(
+                    "unknown model '{other}', expected one of {}",
+                    MODEL_NAMES.join(", ")
+                )))
+            }
         };
         if let Some(z) = latent {
             c.set_latent(z);
@@ -117,7 +122,12 @@ impl ModelConfig {
         match self {
             ModelConfig::MlpAe(c) => c.hidden = sizes,
             ModelConfig::MlpVae(c) => c.hidden = sizes,
-            other => return Err(Error::config(format!("{} has fixed convolution layers: hidden sizes apply to the dense models only", other.kind()))),
+            other => {
+                return Err(Error::config(format!(
+                    "{} has fixed convolution layers: hidden sizes apply to the dense models only",
+                    other.kind()
+                )))
+            }
         }
         Ok(())
     }
@@ -128,7 +138,12 @@ impl ModelConfig {
         match self {
             ModelConfig::MlpAe(c) => c.activation = activation,
             ModelConfig::MlpVae(c) => c.activation = activation,
-            other => return Err(Error::config(format!("{} has fixed ReLU layers: the activation applies to the dense models only", other.kind()))),
+            other => {
+                return Err(Error::config(format!(
+                    "{} has fixed ReLU layers: the activation applies to the dense models only",
+                    other.kind()
+                )))
+            }
         }
         Ok(())
     }
@@ -170,13 +185,19 @@ impl ModelConfig {
             ModelConfig::ConvVae(c) => vec![c.latent],
         };
         if let Some(s) = sizes.iter().find(|&&s| s > MAX_LAYER_SIZE) {
-            return Err(Error::config(format!("{}: layer size {s} is larger than the {MAX_LAYER_SIZE} this crate supports", self.kind())));
+            return Err(Error::config(format!(
+                "{}: layer size {s} is larger than the {MAX_LAYER_SIZE} this crate supports",
+                self.kind()
+            )));
         }
         if self.hidden().is_some_and(|h| h.len() > MAX_DEPTH) {
             return Err(Error::config(format!("{}: more than {MAX_DEPTH} hidden layers", self.kind())));
         }
         if self.latent() == 0 {
-            return Err(Error::config(format!("{}: latent size is 0; a code needs at least one dimension", self.kind())));
+            return Err(Error::config(format!(
+                "{}: latent size is 0; a code needs at least one dimension",
+                self.kind()
+            )));
         }
         if let Some(h) = self.hidden() {
             if h.contains(&0) {
@@ -245,7 +266,13 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Model({}, latent {}, {} parameters)", self.config.kind(), self.latent_dim(), self.params.num_parameters())
+        write!(
+            f,
+            "Model({}, latent {}, {} parameters)",
+            self.config.kind(),
+            self.latent_dim(),
+            self.params.num_parameters()
+        )
     }
 }
 
@@ -315,7 +342,11 @@ impl Model {
     /// Pixel logits `[B, 784]` for codes `z` `[B, latent]`.
     pub fn decode_logits_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         if z.rank() != 2 || z.dim(1)? != self.latent_dim() {
-            return Err(Error::config(format!("decode expects codes of shape [B, {}], got {:?}", self.latent_dim(), z.dims())));
+            return Err(Error::config(format!(
+                "decode expects codes of shape [B, {}], got {:?}",
+                self.latent_dim(),
+                z.dims()
+            )));
         }
         Ok(match &self.net {
             Net::MlpAe(m) => m.decoder.forward_t(z, labels, train)?,
@@ -419,7 +450,13 @@ mod tests {
         let a = Model::from_name("conv-vae", None, 5, &Device::Cpu).unwrap();
         let b = Model::from_name("conv-vae", None, 5, &Device::Cpu).unwrap();
         let c = Model::from_name("conv-vae", None, 6, &Device::Cpu).unwrap();
-        let w = |m: &Model| m.params().named_vars().into_iter().map(|(_, v)| v.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect::<Vec<_>>();
+        let w = |m: &Model| {
+            m.params()
+                .named_vars()
+                .into_iter()
+                .map(|(_, v)| v.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(w(&a), w(&b));
         assert_ne!(w(&a), w(&c));
     }
@@ -432,7 +469,8 @@ mod tests {
         // TF CVAE tutorial with latent 2: 320 + 18496 + 2304*4+4 ... counted by Keras as 28,068 (enc) + 43,041 ... we
         // check the layer shapes instead.
         let m = Model::from_name("conv-vae", Some(2), 0, &Device::Cpu).unwrap();
-        let shapes: Vec<(String, Vec<usize>)> = m.params().named_vars().into_iter().map(|(n, v)| (n, v.dims().to_vec())).collect();
+        let shapes: Vec<(String, Vec<usize>)> =
+            m.params().named_vars().into_iter().map(|(n, v)| (n, v.dims().to_vec())).collect();
         let get = |n: &str| shapes.iter().find(|(k, _)| k == n).unwrap().1.clone();
         assert_eq!(get("encoder.conv1.weight"), vec![32, 1, 3, 3]);
         assert_eq!(get("encoder.conv2.weight"), vec![64, 32, 3, 3]);
@@ -472,7 +510,12 @@ mod tests {
         assert!(!limited.limit_hit());
         let e = Model::with_params(wide, limited.clone(), &Device::Cpu).unwrap_err().to_string();
         assert!(e.contains("exceeds the limit") && limited.limit_hit(), "{e}");
-        let m = Model::with_params(ModelConfig::from_name("mlp-vae", None).unwrap(), Params::with_limit(0, 652_824), &Device::Cpu).unwrap();
+        let m = Model::with_params(
+            ModelConfig::from_name("mlp-vae", None).unwrap(),
+            Params::with_limit(0, 652_824),
+            &Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(m.params().num_parameters(), 652_824);
     }
 }

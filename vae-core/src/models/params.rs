@@ -49,7 +49,10 @@ impl Params {
     /// them: a checkpoint whose metadata describes a model bigger than its own data cannot make
     /// the loader allocate that model.
     pub fn with_limit(seed: u64, max_elements: usize) -> Self {
-        Self { limit: Some(Arc::new(Limit { left: AtomicUsize::new(max_elements), hit: AtomicBool::new(false) })), ..Self::new(seed) }
+        Self {
+            limit: Some(Arc::new(Limit { left: AtomicUsize::new(max_elements), hit: AtomicBool::new(false) })),
+            ..Self::new(seed)
+        }
     }
 
     /// Whether a store made by [`Params::with_limit`] refused a parameter. Callers should test
@@ -63,10 +66,16 @@ impl Params {
     fn reserve(&self, name: &str, shape: &Shape) -> Result<()> {
         let Some(limit) = &self.limit else { return Ok(()) };
         let n = shape.dims().iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        let ok = n.is_some_and(|n| limit.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(n)).is_ok());
+        let ok = n.is_some_and(|n| {
+            limit.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(n)).is_ok()
+        });
         if !ok {
             limit.hit.store(true, Ordering::Relaxed);
-            candle_core::bail!("parameter {name} of shape {:?} exceeds the limit of {} more values", shape.dims(), limit.left.load(Ordering::Relaxed));
+            candle_core::bail!(
+                "parameter {name} of shape {:?} exceeds the limit of {} more values",
+                shape.dims(),
+                limit.left.load(Ordering::Relaxed)
+            );
         }
         Ok(())
     }
@@ -98,7 +107,9 @@ impl Params {
         let values: Vec<f32> = match init {
             Init::Const(c) => vec![c as f32; n],
             Init::Uniform { lo, up } => (0..n).map(|_| (lo + (up - lo) * rng.uniform() as f64) as f32).collect(),
-            Init::Randn { mean, stdev } => rng.normal_vec(n).into_iter().map(|e| (mean + stdev * e as f64) as f32).collect(),
+            Init::Randn { mean, stdev } => {
+                rng.normal_vec(n).into_iter().map(|e| (mean + stdev * e as f64) as f32).collect()
+            }
             Init::Kaiming { dist, fan, non_linearity } => {
                 let std = non_linearity.gain() / (fan.for_shape(shape) as f64).sqrt();
                 match dist {

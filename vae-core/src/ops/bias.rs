@@ -36,11 +36,21 @@ pub fn add_channel_bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// f32 `[B, C, H, W]` maps and a `[C]` bias on the CPU: the custom ops apply.
 fn fast_path(x: &Tensor, b: &Tensor) -> Result<bool> {
-    Ok(x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && b.dtype() == candle_core::DType::F32 && x.rank() == 4 && b.dims() == [x.dim(1)?])
+    Ok(x.device().is_cpu()
+        && x.dtype() == candle_core::DType::F32
+        && b.dtype() == candle_core::DType::F32
+        && x.rank() == 4
+        && b.dims() == [x.dim(1)?])
 }
 
 /// `f(x, b_c)` for every element of `[B, C, H, W]`, the forward pass of both bias ops.
-fn per_channel(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, f: impl Fn(f32, f32) -> f32) -> Result<(CpuStorage, Shape)> {
+fn per_channel(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    f: impl Fn(f32, f32) -> f32,
+) -> Result<(CpuStorage, Shape)> {
     let x = slice(s1, l1)?;
     let b = slice(s2, l2)?;
     let (_, c, h, w) = l1.shape().dims4()?;
@@ -157,7 +167,14 @@ mod tests {
         let gf = fast.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
         let gs = slow.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
         for v in [&x, &b] {
-            let d = (gf.get(v).unwrap() - gs.get(v).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let d = (gf.get(v).unwrap() - gs.get(v).unwrap())
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(d < 1e-4, "{d}");
         }
     }
@@ -174,7 +191,14 @@ mod tests {
         let gf = fast.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
         let gs = slow.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
         for v in [&x, &b] {
-            let d = (gf.get(v).unwrap() - gs.get(v).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let d = (gf.get(v).unwrap() - gs.get(v).unwrap())
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(d < 1e-4, "{d}");
         }
     }

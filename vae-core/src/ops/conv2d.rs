@@ -22,8 +22,8 @@
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::conv_transpose2d::ConvTranspose2dOp;
-use super::kernels::{conv_out_len, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
 use super::dims4;
+use super::kernels::{conv_out_len, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
 
 /// Forward convolution `conv2d(x, w)`; see the module docs.
 #[derive(Debug, Clone, Copy)]
@@ -55,10 +55,9 @@ impl Conv2dOp {
         if kh != kw {
             bail!("conv2d: only square kernels are supported, got {kh}x{kw}")
         }
-        let (Some(oh), Some(ow)) = (
-            conv_out_len(h, kh, self.stride, self.padding),
-            conv_out_len(w, kw, self.stride, self.padding),
-        ) else {
+        let (Some(oh), Some(ow)) =
+            (conv_out_len(h, kh, self.stride, self.padding), conv_out_len(w, kw, self.stride, self.padding))
+        else {
             bail!(
                 "conv2d: a {kh}x{kw} kernel with stride {} and padding {} does not fit a {h}x{w} input",
                 self.stride,

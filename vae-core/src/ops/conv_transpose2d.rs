@@ -26,8 +26,8 @@
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::{Conv2dOp, Conv2dWeightGrad};
-use super::kernels::{col2im, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
 use super::dims4;
+use super::kernels::{col2im, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
 
 /// Transposed convolution with an explicit output size; see the module docs.
 #[derive(Debug, Clone, Copy)]
@@ -113,7 +113,8 @@ impl CustomOp2 for ConvTranspose2dOp {
         // The conv2d ops infer their sizes from dy's: give back, as zeros, the rows and columns
         // that `crop_end` cut off (see `conv_transpose2d_cropped`).
         let (_, _, h, wd) = x.dims4()?;
-        let uncropped = |len: usize| super::conv_transpose_out_len(len, k, self.stride, self.padding, 0, 0).unwrap_or(0);
+        let uncropped =
+            |len: usize| super::conv_transpose_out_len(len, k, self.stride, self.padding, 0, 0).unwrap_or(0);
         let cut = |len: usize, out: usize| uncropped(len).saturating_sub(out);
         let dy = dy.pad_with_zeros(2, 0, cut(h, self.out_h))?.pad_with_zeros(3, 0, cut(wd, self.out_w))?;
         let dx = if x.track_op() {
@@ -144,7 +145,15 @@ impl CustomOp3 for ConvTranspose2dGrads {
         "vae-conv-transpose2d-grads"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (b, cout, oh, ow) = dims4(l1, "conv_transpose2d gradient")?;
         let (cin, cout_w, k, _) = dims4(l2, "conv_transpose2d kernel")?;
         let (b_x, cin_x, h, w) = dims4(l3, "conv_transpose2d input")?;
@@ -152,7 +161,9 @@ impl CustomOp3 for ConvTranspose2dGrads {
             bail!("conv_transpose2d backward: gradient [{b}, {cout}, {oh}, {ow}], kernel [{cin}, {cout_w}, {k}, {k}] and input [{b_x}, {cin_x}, {h}, {w}] disagree")
         }
         let dims = Grads { b, cin, h, w, cout, k };
-        let out = dispatch3!(s1, l1, s2, l2, s3, l3, "conv_transpose2d backward", |dy, wt, x| transpose_grads(&dy, &wt, &x, dims, &self.op));
+        let out = dispatch3!(s1, l1, s2, l2, s3, l3, "conv_transpose2d backward", |dy, wt, x| transpose_grads(
+            &dy, &wt, &x, dims, &self.op
+        ));
         Ok((out, Shape::from(b * cin * h * w + cin * cout * k * k)))
     }
 }
@@ -176,7 +187,18 @@ fn transpose_grads<T: Elem>(dy: &[T], wt: &[T], x: &[T], d: Grads, op: &ConvTran
     let work = |range: std::ops::Range<usize>, dx: &mut [T], dw: &mut [T]| {
         let mut col = vec![T::ZERO; rows * n];
         for (i, bi) in range.enumerate() {
-            im2col(&dy[bi * d.cout * out_n..], d.cout, op.out_h, op.out_w, d.k, op.stride, op.padding, d.h, d.w, &mut col);
+            im2col(
+                &dy[bi * d.cout * out_n..],
+                d.cout,
+                op.out_h,
+                op.out_w,
+                d.k,
+                op.stride,
+                op.padding,
+                d.h,
+                d.w,
+                &mut col,
+            );
             let w_mat = Mat { ptr: wt.as_ptr(), rs: rows as isize, cs: 1 };
             let col_mat = Mat { ptr: col.as_ptr(), rs: n as isize, cs: 1 };
             matmul(d.cin, n, rows, &mut dx[i * d.cin * n..(i + 1) * d.cin * n], false, w_mat, col_mat);

@@ -326,7 +326,17 @@ mod tests {
 
     /// `im2col` straight from its definition, one element at a time.
     #[allow(clippy::too_many_arguments)]
-    fn im2col_naive(x: &[f64], c: usize, h: usize, w: usize, k: usize, s: usize, p: usize, oh: usize, ow: usize) -> Vec<f64> {
+    fn im2col_naive(
+        x: &[f64],
+        c: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        oh: usize,
+        ow: usize,
+    ) -> Vec<f64> {
         let mut col = vec![f64::NAN; c * k * k * oh * ow];
         for ci in 0..c {
             for kh in 0..k {
@@ -356,7 +366,9 @@ mod tests {
                 for padding in 0..k {
                     for (h, w) in [(5, 5), (6, 7), (9, 4), (1, 8)] {
                         let c = 2;
-                        let (Some(oh), Some(ow)) = (conv_out_len(h, k, stride, padding), conv_out_len(w, k, stride, padding)) else {
+                        let (Some(oh), Some(ow)) =
+                            (conv_out_len(h, k, stride, padding), conv_out_len(w, k, stride, padding))
+                        else {
                             continue;
                         };
                         let x: Vec<f64> = rng.normal_vec(c * h * w).into_iter().map(f64::from).collect();
@@ -371,7 +383,10 @@ mod tests {
                         col2im(&cvec, c, h, w, k, stride, padding, oh, ow, &mut back);
                         let lhs: f64 = col.iter().zip(&cvec).map(|(a, b)| a * b).sum();
                         let rhs: f64 = x.iter().zip(&back).zip(&base).map(|((a, b), c0)| a * (b - c0)).sum();
-                        assert!((lhs - rhs).abs() < 1e-9 * (1.0 + lhs.abs()), "col2im adjoint stride {stride} k {k} padding {padding} {h}x{w}: {lhs} vs {rhs}");
+                        assert!(
+                            (lhs - rhs).abs() < 1e-9 * (1.0 + lhs.abs()),
+                            "col2im adjoint stride {stride} k {k} padding {padding} {h}x{w}: {lhs} vs {rhs}"
+                        );
                     }
                 }
             }

@@ -72,11 +72,19 @@ macro_rules! dispatch3 {
     ($s1:expr, $l1:expr, $s2:expr, $l2:expr, $s3:expr, $l3:expr, $name:expr, |$a:ident, $b:ident, $c:ident| $body:expr) => {
         match ($s1, $s2, $s3) {
             (candle_core::CpuStorage::F32(d1), candle_core::CpuStorage::F32(d2), candle_core::CpuStorage::F32(d3)) => {
-                let ($a, $b, $c) = ($crate::ops::contiguous(d1, $l1), $crate::ops::contiguous(d2, $l2), $crate::ops::contiguous(d3, $l3));
+                let ($a, $b, $c) = (
+                    $crate::ops::contiguous(d1, $l1),
+                    $crate::ops::contiguous(d2, $l2),
+                    $crate::ops::contiguous(d3, $l3),
+                );
                 candle_core::CpuStorage::F32($body)
             }
             (candle_core::CpuStorage::F64(d1), candle_core::CpuStorage::F64(d2), candle_core::CpuStorage::F64(d3)) => {
-                let ($a, $b, $c) = ($crate::ops::contiguous(d1, $l1), $crate::ops::contiguous(d2, $l2), $crate::ops::contiguous(d3, $l3));
+                let ($a, $b, $c) = (
+                    $crate::ops::contiguous(d1, $l1),
+                    $crate::ops::contiguous(d2, $l2),
+                    $crate::ops::contiguous(d3, $l3),
+                );
                 candle_core::CpuStorage::F64($body)
             }
             _ => candle_core::bail!("{}: only f32 or f64 run on the fast CPU path", $name),
@@ -171,7 +179,14 @@ pub fn conv_transpose2d_cropped(
 
 /// Output side of [`conv_transpose2d_cropped`] for an input side `len`:
 /// `(len - 1)*stride - 2*padding + k + output_padding - crop_end`, or `None` when that is empty.
-pub fn conv_transpose_out_len(len: usize, k: usize, stride: usize, padding: usize, output_padding: usize, crop_end: usize) -> Option<usize> {
+pub fn conv_transpose_out_len(
+    len: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+    crop_end: usize,
+) -> Option<usize> {
     let full = len.checked_sub(1)? * stride + k + output_padding;
     full.checked_sub(2 * padding + crop_end).filter(|&n| n > 0)
 }

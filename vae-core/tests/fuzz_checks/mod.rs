@@ -117,7 +117,12 @@ pub fn check_idx(data: &[u8]) {
     let consistent = |r: &vae_core::Result<IdxArray>, what: &str| match r {
         Ok(a) => {
             assert!((1..=4).contains(&a.dims.len()), "{what}: {} dimensions accepted", a.dims.len());
-            assert_eq!(a.data.len(), a.dims.iter().product::<usize>(), "{what}: data length disagrees with dims {:?}", a.dims);
+            assert_eq!(
+                a.data.len(),
+                a.dims.iter().product::<usize>(),
+                "{what}: data length disagrees with dims {:?}",
+                a.dims
+            );
         }
         Err(e) => {
             let m = e.to_string();
@@ -126,7 +131,11 @@ pub fn check_idx(data: &[u8]) {
     };
 
     let (whole, peak) = peak_heap(|| parse_idx_bytes(data, IDX_NAME));
-    assert!(peak <= bound, "parse_idx_bytes held {peak} bytes for a {}-byte input ({inflated} inflated), bound {bound}", data.len());
+    assert!(
+        peak <= bound,
+        "parse_idx_bytes held {peak} bytes for a {}-byte input ({inflated} inflated), bound {bound}",
+        data.len()
+    );
     consistent(&whole, "parse_idx_bytes");
 
     let (stream, peak) = peak_heap(|| parse_idx(data, IDX_NAME, None));
@@ -148,7 +157,11 @@ pub fn check_checkpoint(data: &[u8]) {
         Ok(model) => {
             let mut stored = 0;
             for (name, var) in model.params().named_vars() {
-                let w = var.as_tensor().flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("an accepted model's weights are readable");
+                let w = var
+                    .as_tensor()
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .expect("an accepted model's weights are readable");
                 assert!(w.iter().all(|x| x.is_finite()), "accepted a non-finite weight in {name}");
                 stored += 4 * w.len();
             }
