@@ -17,15 +17,13 @@
 //! assert_eq!(&gif[..6], b"GIF89a");
 //! # Ok::<(), vae_core::Error>(())
 //! ```
-use super::ImageGrid;
+use super::{ImageGrid, Raster};
 use crate::{Error, Result};
-use image::codecs::gif::{GifEncoder, Repeat};
-use image::{Delay, Frame, Rgba, RgbaImage};
 
 /// A sequence of frames with delays, encoded as a looping GIF.
 #[derive(Debug, Clone, Default)]
 pub struct Animation {
-    frames: Vec<(RgbaImage, u32)>,
+    frames: Vec<(Raster, u32)>,
 }
 
 impl Animation {
@@ -49,7 +47,7 @@ impl Animation {
     }
 
     /// Adds an RGBA image as a frame.
-    pub fn push_image(&mut self, frame: RgbaImage, delay_ms: u32) -> &mut Self {
+    pub fn push_image(&mut self, frame: Raster, delay_ms: u32) -> &mut Self {
         self.frames.push((frame, delay_ms));
         self
     }
@@ -71,22 +69,28 @@ impl Animation {
         }
         let w = self.frames.iter().map(|(f, _)| f.width()).max().unwrap_or(1);
         let h = self.frames.iter().map(|(f, _)| f.height()).max().unwrap_or(1);
-        let gif_err = |e: image::ImageError| Error::config(format!("GIF encoding failed: {e}"));
+        let (gw, gh) = match (u16::try_from(w), u16::try_from(h)) {
+            (Ok(gw), Ok(gh)) => (gw, gh),
+            _ => {
+                return Err(Error::config(format!(
+                    "Animation: a {w}x{h} frame is larger than GIF allows (65535 pixels a side)"
+                )))
+            }
+        };
+        let gif_err = |e: gif::EncodingError| Error::config(format!("GIF encoding failed: {e}"));
         let mut out = Vec::new();
         {
-            // Speed 10 of 1..=30: NeuQuant quality is plenty for grey-scale figures.
-            let mut enc = GifEncoder::new_with_speed(&mut out, 10);
-            enc.set_repeat(Repeat::Infinite).map_err(gif_err)?;
+            let mut enc = gif::Encoder::new(&mut out, gw, gh, &[]).map_err(gif_err)?;
+            enc.set_repeat(gif::Repeat::Infinite).map_err(gif_err)?;
             for (img, delay) in &self.frames {
-                let canvas = if img.dimensions() == (w, h) {
-                    img.clone()
-                } else {
-                    let mut c = RgbaImage::from_pixel(w, h, Rgba([255, 255, 255, 255]));
-                    image::imageops::overlay(&mut c, img, 0, 0);
-                    c
-                };
-                let delay = Delay::from_numer_denom_ms((*delay).max(10), 1);
-                enc.encode_frame(Frame::from_parts(canvas, 0, 0, delay)).map_err(gif_err)?;
+                let mut canvas = Raster::filled(w, h, [255, 255, 255, 255]);
+                canvas.copy_from(img, 0, 0);
+                let mut rgba = canvas.as_raw().to_vec();
+                // Speed 10 of 1..=30: NeuQuant's palette is plenty for grey-scale figures.
+                let mut frame = gif::Frame::from_rgba_speed(gw, gh, &mut rgba, 10);
+                // GIF counts delays in hundredths of a second.
+                frame.delay = ((*delay).max(10).saturating_add(5) / 10).min(u16::MAX as u32) as u16;
+                enc.write_frame(&frame).map_err(gif_err)?;
             }
         }
         Ok(out)
@@ -101,26 +105,38 @@ impl Animation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::AnimationDecoder;
+
+    /// Frames of a GIF as (delay in ms, RGBA canvas).
+    fn decode(gif: &[u8]) -> Vec<(u32, Raster)> {
+        let mut opts = gif::DecodeOptions::new();
+        opts.set_color_output(gif::ColorOutput::RGBA);
+        let mut dec = opts.read_info(gif).unwrap();
+        let (w, h) = (dec.width() as u32, dec.height() as u32);
+        let mut frames = Vec::new();
+        while let Some(f) = dec.read_next_frame().unwrap() {
+            assert_eq!((f.left, f.top, f.width as u32, f.height as u32), (0, 0, w, h), "whole-canvas frames");
+            frames.push((f.delay as u32 * 10, Raster::from_rgba(w, h, f.buffer.to_vec()).unwrap()));
+        }
+        frames
+    }
 
     #[test]
     fn gif_decodes_back_with_frames_delays_and_pixels() {
         let mut anim = Animation::new();
-        anim.push_image(RgbaImage::from_pixel(8, 6, Rgba([0, 0, 0, 255])), 100)
-            .push_image(RgbaImage::from_pixel(8, 6, Rgba([255, 255, 255, 255])), 250)
-            .push_image(RgbaImage::from_pixel(4, 3, Rgba([0, 0, 0, 255])), 500);
+        anim.push_image(Raster::filled(8, 6, [0, 0, 0, 255]), 100)
+            .push_image(Raster::filled(8, 6, [255, 255, 255, 255]), 250)
+            .push_image(Raster::filled(4, 3, [0, 0, 0, 255]), 500);
         let gif = anim.to_gif_bytes().unwrap();
         let text = String::from_utf8_lossy(&gif);
         assert!(text.contains("NETSCAPE2.0"), "loop extension present");
-        let dec = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(gif)).unwrap();
-        let frames = dec.into_frames().collect_frames().unwrap();
+        let frames = decode(&gif);
         assert_eq!(frames.len(), 3);
-        let delays: Vec<(u32, u32)> = frames.iter().map(|f| f.delay().numer_denom_ms()).collect();
-        assert_eq!(delays, vec![(100, 1), (250, 1), (500, 1)]);
-        let px = |i: usize, x, y| frames[i].buffer().get_pixel(x, y).0;
+        let delays: Vec<u32> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(delays, vec![100, 250, 500]);
+        let px = |i: usize, x, y| frames[i].1.get_pixel(x, y);
         assert!(px(0, 3, 3)[0] < 10 && px(1, 3, 3)[0] > 245);
         // The small last frame sits top-left on a white canvas.
-        assert_eq!(frames[2].buffer().dimensions(), (8, 6));
+        assert_eq!(frames[2].1.dimensions(), (8, 6));
         assert!(px(2, 1, 1)[0] < 10 && px(2, 7, 5)[0] > 245);
         assert!(Animation::new().to_gif_bytes().is_err());
     }

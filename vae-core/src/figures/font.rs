@@ -8,11 +8,11 @@
 //! ```
 //! use vae_core::figures::font;
 //! assert_eq!(font::text_width("(-1.2, 0.4)", 1), 11 * 6 - 1);
-//! let mut img = image::RgbaImage::from_pixel(80, 12, image::Rgba([255, 255, 255, 255]));
+//! let mut img = vae_core::figures::Raster::filled(80, 12, [255, 255, 255, 255]);
 //! font::draw_text(&mut img, 1, 1, "z = 0.5", 1, [0, 0, 0, 255]);
-//! assert!(img.pixels().any(|p| p.0 == [0, 0, 0, 255]));
+//! assert!(img.pixels().any(|p| p == [0, 0, 0, 255]));
 //! ```
-use image::{Rgba, RgbaImage};
+use super::Raster;
 
 /// Glyph width in pixels at scale 1.
 pub const GLYPH_W: u32 = 5;
@@ -145,7 +145,7 @@ pub fn text_height(scale: u32) -> u32 {
 }
 
 /// Draws `text` with its top-left corner at `(x, y)`; pixels falling outside `img` are skipped.
-pub fn draw_text(img: &mut RgbaImage, x: i64, y: i64, text: &str, scale: u32, color: [u8; 4]) {
+pub fn draw_text(img: &mut Raster, x: i64, y: i64, text: &str, scale: u32, color: [u8; 4]) {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let s = scale.max(1) as i64;
     for (i, c) in text.chars().enumerate() {
@@ -159,7 +159,7 @@ pub fn draw_text(img: &mut RgbaImage, x: i64, y: i64, text: &str, scale: u32, co
                     for dx in 0..s {
                         let (px, py) = (gx + col * s + dx, y + row as i64 * s + dy);
                         if px >= 0 && py >= 0 && px < w && py < h {
-                            img.put_pixel(px as u32, py as u32, Rgba(color));
+                            img.put_pixel(px as u32, py as u32, color);
                         }
                     }
                 }
@@ -182,12 +182,12 @@ mod tests {
 
     #[test]
     fn draws_scaled_glyph_at_the_right_place() {
-        let mut img = RgbaImage::from_pixel(20, 20, Rgba([255, 255, 255, 255]));
+        let mut img = Raster::filled(20, 20, [255, 255, 255, 255]);
         draw_text(&mut img, 2, 3, "|", 2, [0, 0, 0, 255]);
         // '|' is the middle column (bit 2): at scale 2 it covers x = 2 + 4..6, y = 3..17.
         for y in 0..20 {
             for x in 0..20 {
-                let ink = img.get_pixel(x, y).0 == [0, 0, 0, 255];
+                let ink = img.get_pixel(x, y) == [0, 0, 0, 255];
                 let expected = (6..8).contains(&x) && (3..17).contains(&y);
                 assert_eq!(ink, expected, "pixel ({x}, {y})");
             }

@@ -19,13 +19,13 @@
 //! let img = grid.to_image();
 //! assert_eq!((img.width(), img.height()), (1 + 2 * (6 + 1), 1 + 2 * (6 + 1)));
 //! let (x, y) = grid.tile_origin(3);
-//! assert_eq!(img.get_pixel(x, y).0, [255, 255, 255, 255]);
+//! assert_eq!(img.get_pixel(x, y), [255, 255, 255, 255]);
 //! # Ok::<(), vae_core::Error>(())
 //! ```
 use super::font;
+use super::Raster;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
-use image::{Rgba, RgbaImage};
 use std::path::Path;
 
 /// A grid of grey-scale tiles with optional captions, row titles and title. Build it with
@@ -255,10 +255,10 @@ impl ImageGrid {
     }
 
     /// Renders the grid.
-    pub fn to_image(&self) -> RgbaImage {
+    pub fn to_image(&self) -> Raster {
         let l = self.layout();
         let [br, bg, bb] = self.background;
-        let mut img = RgbaImage::from_pixel(l.width, l.height, Rgba([br, bg, bb, 255]));
+        let mut img = Raster::filled(l.width, l.height, [br, bg, bb, 255]);
         let text = [self.text_color[0], self.text_color[1], self.text_color[2], 255];
         let s = l.scale;
         for (i, tile) in self.tiles.iter().enumerate() {
@@ -270,7 +270,7 @@ impl ImageGrid {
                     let g = (v * 255.0).round() as u8;
                     for dy in 0..s {
                         for dx in 0..s {
-                            img.put_pixel(x0 + tx as u32 * s + dx, y0 + ty as u32 * s + dy, Rgba([g, g, g, 255]));
+                            img.put_pixel(x0 + tx as u32 * s + dx, y0 + ty as u32 * s + dy, [g, g, g, 255]);
                         }
                     }
                 }
@@ -298,21 +298,13 @@ impl ImageGrid {
 
     /// The rendered grid as PNG bytes.
     pub fn to_png_bytes(&self) -> Result<Vec<u8>> {
-        png_bytes(&self.to_image())
+        self.to_image().to_png_bytes()
     }
 
     /// Saves the grid as PNG (`.png`) or as a self-contained HTML page (`.html`).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         super::display::save_figure(self, path.as_ref())
     }
-}
-
-/// Encodes an RGBA image as PNG.
-pub(crate) fn png_bytes(img: &RgbaImage) -> Result<Vec<u8>> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| Error::config(format!("PNG encoding of a {}x{} figure failed: {e}", img.width(), img.height())))?;
-    Ok(out.into_inner())
 }
 
 fn stacked_rows(rows: &[(&str, &Tensor)], what: &str) -> Result<ImageGrid> {
@@ -365,12 +357,12 @@ mod tests {
             assert_eq!((x0, y0), (1 + 3 * (i as u32 % 3), 1 + 3 * (i as u32 / 3)));
             for p in 0..4u32 {
                 let g = (i * 10) as u8 + p as u8;
-                assert_eq!(img.get_pixel(x0 + p % 2, y0 + p / 2).0, [g, g, g, 255], "tile {i} pixel {p}");
+                assert_eq!(img.get_pixel(x0 + p % 2, y0 + p / 2), [g, g, g, 255], "tile {i} pixel {p}");
             }
         }
         // Padding and the empty 6th cell show the background.
         for (x, y) in [(0, 0), (3, 1), (9, 6), (7, 4), (8, 5)] {
-            assert_eq!(img.get_pixel(x, y).0, [200, 0, 0, 255], "({x}, {y})");
+            assert_eq!(img.get_pixel(x, y), [200, 0, 0, 255], "({x}, {y})");
         }
     }
 
@@ -378,7 +370,7 @@ mod tests {
     fn values_are_clamped_and_nan_is_black() {
         let t = Tensor::new(&[[-1.0f32, 2.0, f32::NAN, 0.5]], &Device::Cpu).unwrap();
         let img = ImageGrid::new(&t).unwrap().scale(1).padding(0).to_image();
-        let px: Vec<u8> = img.pixels().map(|p| p.0[0]).collect();
+        let px: Vec<u8> = img.pixels().map(|p| p[0]).collect();
         assert_eq!(px, vec![0, 255, 0, 128]);
     }
 
@@ -390,7 +382,7 @@ mod tests {
         for y in 0..8 {
             for x in 0..8 {
                 let g = ((y / 4) * 2 + x / 4) as u8;
-                assert_eq!(img.get_pixel(x, y).0[0], g);
+                assert_eq!(img.get_pixel(x, y)[0], g);
             }
         }
         // The default upscales 28x28 tiles 3x.
@@ -419,7 +411,7 @@ mod tests {
             let below = y0 + 32..img.height();
             let dark = below
                 .flat_map(|y| (x0..x0 + 32).map(move |x| (x, y)))
-                .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 100)
+                .filter(|&(x, y)| img.get_pixel(x, y)[0] < 100)
                 .count();
             assert!(dark > 20, "tile {i}: only {dark} dark caption pixels");
         }
@@ -435,10 +427,10 @@ mod tests {
         let (x0, y0) = grid.tile_origin(0);
         let (x1, y1) = grid.tile_origin(3);
         assert!(x0 > 40, "row titles take space on the left");
-        assert_eq!((x0, img.get_pixel(x0, y0).0[0]), (x1, 0));
-        assert_eq!(img.get_pixel(x1, y1).0[0], 255);
+        assert_eq!((x0, img.get_pixel(x0, y0)[0]), (x1, 0));
+        assert_eq!(img.get_pixel(x1, y1)[0], 255);
         // Row title ink left of the first tile.
-        assert!((0..x0).any(|x| (y0..y1).any(|y| img.get_pixel(x, y).0[0] < 100)));
+        assert!((0..x0).any(|x| (y0..y1).any(|y| img.get_pixel(x, y)[0] < 100)));
         let c = Tensor::zeros((2, 16), DType::F32, &Device::Cpu).unwrap();
         assert!(denoising(&a, &b, &c).is_err());
         assert_eq!(denoising(&a, &b, &a).unwrap().shape(), (3, 3));

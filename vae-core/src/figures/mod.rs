@@ -38,6 +38,7 @@ pub mod grid;
 pub mod interpolate;
 pub mod manifold;
 pub mod neighbourhood;
+pub mod raster;
 pub mod samples;
 pub mod scatter;
 
@@ -48,6 +49,7 @@ pub use grid::{denoising, reconstructions, ImageGrid};
 pub use interpolate::{attribute_arithmetic, interpolation_strip, lerp, slerp, Interpolation};
 pub use manifold::{standard_normal_quantile, Manifold};
 pub use neighbourhood::Neighbourhood;
+pub use raster::Raster;
 pub use samples::{prior_samples, rows_per_class};
 pub use scatter::{pca_2d, LatentScatter};
 
