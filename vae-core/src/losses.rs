@@ -9,6 +9,7 @@
 //! - Analytic $\mathrm{KL}(\mathcal N(\mu, \sigma^2) \,\|\, \mathcal N(0, I)) = -\tfrac12 \sum_j (1 + \log\sigma^2_j - \mu_j^2 - \sigma^2_j)$.
 //! - The single-sample Monte Carlo ELBO of the TensorFlow tutorial:
 //!   $\log p(x|z) + \log p(z) - \log q(z|x)$, $z \sim q(z|x)$.
+//! - [`bernoulli_entropy`] $\sum_i H(p_i)$, the BCE floor for grey-level targets.
 //! - [`log_mean_exp`] for importance-weighted bounds: $\log \frac1K \sum_k e^{a_k}$, stably.
 //!
 //! ```
@@ -78,6 +79,20 @@ pub fn mc_elbo(logits: &Tensor, x: &Tensor, z: &Tensor, mean: &Tensor, logvar: &
     let log_pz = log_standard_normal(z)?;
     let log_qz_x = log_normal_pdf(z, mean, logvar)?;
     (log_px_z + log_pz)? - log_qz_x
+}
+
+/// Entropy of independent Bernoulli pixels with means `p`, summed over the last dimension:
+/// $\sum_i H(p_i)$ with $H(p) = -p\log p - (1-p)\log(1-p)$ and $0 \log 0 = 0$.
+///
+/// This is the smallest binary cross-entropy any decoder can reach on grey-level targets `p`
+/// ($\mathrm{BCE}(\ell, p) = H(p) + \mathrm{KL}(p\,\|\,\sigma(\ell))$), i.e. the floor under the
+/// "negative log-likelihood" of a Bernoulli model trained on grey levels. Values outside
+/// $[0, 1]$ give NaN.
+pub fn bernoulli_entropy(p: &Tensor) -> Result<Tensor> {
+    // x log x with the log of the clamped value: exactly 0 at x = 0 (0 * finite), no NaN.
+    let x_log_x = |x: &Tensor| -> Result<Tensor> { x.mul(&x.clamp(f32::MIN_POSITIVE, f32::INFINITY)?.log()?) };
+    let q = p.affine(-1.0, 1.0)?;
+    (x_log_x(p)? + x_log_x(&q)?)?.sum(D::Minus1)?.neg()
 }
 
 /// $\log \frac1K \sum_k e^{a_{\cdot k}}$ over `dim`, computed as $m + \log \frac1K\sum_k e^{a_k - m}$.
@@ -180,6 +195,26 @@ mod tests {
     }
     fn scalar(x: Tensor) -> f64 {
         x.to_vec1::<f32>().unwrap()[0] as f64
+    }
+
+    #[test]
+    fn bernoulli_entropy_is_the_bce_floor_and_zero_at_binary_pixels() {
+        let p = [0.0f32, 1.0, 0.5, 0.1, 0.93];
+        let h = |p: f64| if p == 0.0 || p == 1.0 { 0.0 } else { -p * p.ln() - (1.0 - p) * (1.0 - p).ln() };
+        let want: f64 = p.iter().map(|&x| h(x as f64)).sum();
+        let got = scalar(bernoulli_entropy(&t(&p)).unwrap());
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        assert!((want - (std::f64::consts::LN_2 + h(0.1f32 as f64) + h(0.93f32 as f64))).abs() < 1e-12);
+        // The best decoder, logits = logit(p), reaches exactly the entropy; any other pays more.
+        let inner = [0.5f32, 0.1, 0.93];
+        let logit: Vec<f32> = inner.iter().map(|&q| (q / (1.0 - q)).ln()).collect();
+        let floor = scalar(bernoulli_entropy(&t(&inner)).unwrap());
+        assert!((scalar(bce_with_logits(&t(&logit), &t(&inner)).unwrap()) - floor).abs() < 1e-5);
+        let off: Vec<f32> = logit.iter().map(|l| l + 0.3).collect();
+        assert!(scalar(bce_with_logits(&t(&off), &t(&inner)).unwrap()) > floor + 1e-3);
+        let rows = bernoulli_entropy(&Tensor::new(&[[0.5f32, 0.5], [0.0, 1.0]], &Device::Cpu).unwrap()).unwrap();
+        let rows = rows.to_vec1::<f32>().unwrap();
+        assert!((rows[0] as f64 - 2.0 * std::f64::consts::LN_2).abs() < 1e-6 && rows[1] == 0.0, "{rows:?}");
     }
 
     #[test]

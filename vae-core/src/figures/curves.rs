@@ -28,12 +28,21 @@ pub struct LossCurves {
     y_label: String,
     log_y: bool,
     size: (u32, u32),
+    x_ticks: Option<Vec<String>>,
 }
 
 impl LossCurves {
     /// Named series; value `k` of a series belongs to epoch `k + 1`.
     pub fn new(series: Vec<(String, Vec<f64>)>) -> Self {
-        Self { series, title: None, x_label: "epoch".into(), y_label: "loss".into(), log_y: false, size: (760, 440) }
+        Self {
+            series,
+            title: None,
+            x_label: "epoch".into(),
+            y_label: "loss".into(),
+            log_y: false,
+            size: (760, 440),
+            x_ticks: None,
+        }
     }
 
     /// Adds one series.
@@ -63,6 +72,14 @@ impl LossCurves {
     /// Logarithmic y axis; values <= 0 are then left out.
     pub fn log_y(mut self, on: bool) -> Self {
         self.log_y = on;
+        self
+    }
+
+    /// Names the points on the x axis instead of numbering them: value `k` of each series is
+    /// drawn at position `k + 1` and labelled `labels[k]`. For series over a parameter that is
+    /// not an epoch, e.g. `K = 1, 5, 50, 500` (evenly spaced, each point labelled with its `K`).
+    pub fn x_ticks(mut self, labels: Vec<String>) -> Self {
+        self.x_ticks = Some(labels);
         self
     }
 
@@ -104,6 +121,12 @@ impl LossCurves {
                 builder.caption(t, ("sans-serif", 24));
             }
             let x_range = if epochs == 1 { 0..2 } else { 1..epochs };
+            let x_fmt = |x: &i32| -> String {
+                match &self.x_ticks {
+                    Some(names) => usize::try_from(*x - 1).ok().and_then(|k| names.get(k)).cloned().unwrap_or_default(),
+                    None => x.to_string(),
+                }
+            };
             let y_fmt = |v: &f64| -> String {
                 let a = v.abs();
                 if log && a > 0.0 {
@@ -130,6 +153,7 @@ impl LossCurves {
                         .x_desc(self.x_label.as_str())
                         .y_desc($y_desc)
                         .x_labels(epochs.clamp(2, 12) as usize)
+                        .x_label_formatter(&x_fmt)
                         .y_label_formatter(&y_fmt)
                         .axis_desc_style(("sans-serif", 18))
                         .label_style(("sans-serif", 15))
@@ -290,6 +314,18 @@ pub(crate) mod tests {
         let log = curves.log_y(true).to_svg().unwrap();
         assert_well_formed_xml(&log);
         assert!(log.contains("(log scale)"));
+    }
+
+    #[test]
+    fn x_ticks_label_the_points_instead_of_epoch_numbers() {
+        let plain = LossCurves::new(vec![("-L_K".into(), vec![99.0, 97.0, 96.0])]).x_label("K");
+        let named = plain.clone().x_ticks(vec!["1".into(), "50".into(), "5000".into()]);
+        let (plain, named) = (plain.to_svg().unwrap(), named.to_svg().unwrap());
+        assert_well_formed_xml(&named);
+        // plotters writes a label as `<text ...>`, the text and `</text>` on three lines.
+        let tick = |svg: &str, t: &str| svg.contains(&format!(">\n{t}\n</text>"));
+        assert!(tick(&named, "5000") && tick(&named, "50") && !tick(&named, "3"), "{named}");
+        assert!(tick(&plain, "3") && !tick(&plain, "5000"));
     }
 
     #[test]
