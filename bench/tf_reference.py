@@ -16,8 +16,9 @@ Data: raw MNIST IDX files from $VAE_DATA_DIR/mnist, else data/mnist.
 
 Prints one JSON object per epoch: {"impl":"tensorflow","epoch":n,"test_elbo":e,"epoch_seconds":s,...}
 
-Usage: python bench/tf_reference.py --epochs 10 --seed 1 --threads 2
-Setup: python3 -m venv /work/tfvenv && /work/tfvenv/bin/pip install tensorflow-cpu numpy
+Usage: VENV/bin/python bench/tf_reference.py --epochs 10 --seed 1 --threads 2
+Setup: a venv of its own (TensorFlow is not in requirements.txt), e.g. with VENV=/tmp/tf:
+       python3 -m venv VENV && VENV/bin/pip install tensorflow-cpu numpy
 """
 import argparse
 import json
@@ -29,8 +30,8 @@ try:
     import numpy as np
     import tensorflow as tf
 except ImportError as e:  # TensorFlow is optional; say how to get it.
-    sys.exit(f"tf_reference.py needs numpy and tensorflow ({e}); e.g. python3 -m venv /work/tfvenv "
-             "&& /work/tfvenv/bin/pip install tensorflow-cpu numpy")
+    sys.exit(f"tf_reference.py needs numpy and tensorflow ({e}); e.g. python3 -m venv /tmp/tf "
+             "&& /tmp/tf/bin/pip install tensorflow-cpu numpy, then run it with /tmp/tf/bin/python")
 from mnist_idx import mnist_dir, read_images  # noqa: E402 (after the friendly ImportError)
 
 LOG2PI = float(np.log(2.0 * np.pi))
