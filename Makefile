@@ -19,8 +19,9 @@ export PATH := $(PATH):$(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PIP_NO_INPUT := 1
 export npm_config_yes := true
 
-# candle's CPU kernels use one thread per core; on a 2-core machine the threads fight with
-# each other and with rustc, and one thread is faster. Set CANDLE_NUM_THREADS to override.
+# candle's element-wise pool uses one thread per core; on a 2-core machine those threads compete
+# with gemm's and with rustc. One thread was not clearly slower (conv VAE 85.0 vs 79.8 s/epoch,
+# within noise). Set CANDLE_NUM_THREADS to override.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 ifeq ($(origin CANDLE_NUM_THREADS),undefined)
   ifeq ($(shell test $(NPROC) -le 2 && echo few),few)
