@@ -328,32 +328,11 @@ mod tests {
         for (p, q) in av.iter().zip(&bv) {
             assert!((p - q).abs() < 1e-4 * q.abs().max(1.0), "{p} vs {q}");
         }
-        let ga = a
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap()
-            .get(&l)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let gb = b
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap()
-            .get(&l)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        // Gradient of a weighted sum of the per-row losses with respect to the logits.
+        let grad = |loss: &Tensor| -> candle_core::Result<Vec<f32>> {
+            loss.mul(&w)?.sum_all()?.backward()?.get(&l).expect("logits get a gradient").flatten_all()?.to_vec1::<f32>()
+        };
+        let (ga, gb) = (grad(&a).unwrap(), grad(&b).unwrap());
         for (p, q) in ga.iter().zip(&gb) {
             assert!((p - q).abs() < 1e-5, "{p} vs {q}");
         }
