@@ -228,6 +228,66 @@ fn accuracy(logits: &Tensor, y: &[u32]) -> Result<f64> {
     Ok(pred.iter().zip(y).filter(|(a, b)| a == b).count() as f64 / y.len().max(1) as f64)
 }
 
+/// The mean row of each class: row `c` of the result is the mean of the rows of `rows` whose label
+/// is `c`, for `c` in `0..num_classes`. For images `[N, 784]` that is the average image of each
+/// digit, for codes `[N, latent]` the centre of each class's cluster in the latent space.
+///
+/// ```
+/// # fn main() -> vae_core::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use vae_core::evaluation::class_means;
+/// let codes = Tensor::new(&[[0f32, 2.], [4., 0.], [2., 4.]], &Device::Cpu)?;
+/// let means = class_means(&codes, &[1, 0, 1], 2)?;
+/// assert_eq!(means.to_vec2::<f32>()?, [[4., 0.], [1., 3.]]);
+/// # Ok(()) }
+/// ```
+///
+/// A class with no rows has no mean: that is an error naming the class, not a row of NaNs.
+pub fn class_means(rows: &Tensor, labels: &[u32], num_classes: usize) -> Result<Tensor> {
+    let n = rows.dim(0)?;
+    if n != labels.len() {
+        return Err(Error::config(format!("class_means: {n} rows but {} labels", labels.len())));
+    }
+    if let Some(&bad) = labels.iter().find(|&&y| y as usize >= num_classes) {
+        return Err(Error::config(format!("class_means: label {bad} is not one of the {num_classes} classes")));
+    }
+    // One pass: a [C, N] matrix of 1/count_c at (c, i) when row i has label c, times the rows.
+    let mut counts = vec![0usize; num_classes];
+    for &y in labels {
+        counts[y as usize] += 1;
+    }
+    if let Some(empty) = counts.iter().position(|&c| c == 0) {
+        return Err(Error::config(format!(
+            "class_means: class {empty} has no rows (pass a split that holds every class, or fewer classes)"
+        )));
+    }
+    let mut weights = vec![0f32; num_classes * n];
+    for (i, &y) in labels.iter().enumerate() {
+        weights[y as usize * n + i] = 1.0 / counts[y as usize] as f32;
+    }
+    let weights = Tensor::from_vec(weights, (num_classes, n), rows.device())?.to_dtype(rows.dtype())?;
+    let flat = rows.detach().flatten_from(1)?;
+    let mut dims = rows.dims().to_vec();
+    dims[0] = num_classes;
+    Ok(weights.matmul(&flat)?.reshape(dims)?)
+}
+
+/// Indices that sort `scores` from lowest to highest (NaNs last); `ranking(s)[0]` is the index
+/// of the lowest score, the last element that of the highest. Ties keep their order.
+///
+/// ```
+/// use vae_core::evaluation::ranking;
+/// assert_eq!(ranking(&[0.5, -1.0, 2.0, 0.5]), [1, 0, 3, 2]);
+/// ```
+pub fn ranking(scores: &[f32]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| match (scores[a].is_nan(), scores[b].is_nan()) {
+        (false, false) => scores[a].total_cmp(&scores[b]),
+        (x, y) => x.cmp(&y),
+    });
+    idx
+}
+
 /// Test accuracy of classifiers trained on only `n_labels` labelled images: the encoder of
 /// `pretrained` (trained without labels) plus a linear head, fine-tuned end to end or kept
 /// frozen (only the head learns), against the same architecture from a random initialisation.
@@ -242,18 +302,29 @@ pub struct FewLabels {
     pub random_init_accuracy: f64,
 }
 
-/// Runs the few-labels experiment on the same `n_labels` examples: the two end-to-end classifiers
-/// are trained with Adam (lr 1e-3) for `steps` full-batch steps, the frozen one is the
-/// [`linear_probe`] on the pretrained codes with as many steps.
-pub fn few_labels(
-    pretrained: &Model,
-    train: &Split,
-    test: &Split,
-    classes: usize,
-    n_labels: usize,
-    steps: usize,
-    seed: u64,
-) -> Result<FewLabels> {
+/// The settings of [`few_labels`]. The default is the classic setting for MNIST: 10 classes,
+/// 100 labelled images, 300 full-batch steps, seed 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FewLabelsConfig {
+    pub classes: usize,
+    /// How many training images keep their label (drawn at random from the training split).
+    pub n_labels: usize,
+    /// Full-batch Adam steps for each classifier.
+    pub steps: usize,
+    pub seed: u64,
+}
+
+impl Default for FewLabelsConfig {
+    fn default() -> Self {
+        Self { classes: 10, n_labels: 100, steps: 300, seed: 0 }
+    }
+}
+
+/// Runs the few-labels experiment on the same `cfg.n_labels` examples: the two end-to-end
+/// classifiers are trained with Adam (lr 1e-3) for `cfg.steps` full-batch steps, the frozen one is
+/// the [`linear_probe`] on the pretrained codes with as many steps.
+pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, cfg: &FewLabelsConfig) -> Result<FewLabels> {
+    let FewLabelsConfig { classes, n_labels, steps, seed } = *cfg;
     let mut rng = Rng::new(seed);
     let labelled = train.sample(n_labels, &mut rng)?;
     let run = |init_from: Option<&Model>| -> Result<f64> {
@@ -329,6 +400,42 @@ mod tests {
         let shuffled: Vec<u32> = ytr.iter().map(|&y| (y * 7 + 1) % 3).rev().collect();
         let acc = knn_accuracy(&tr, &shuffled, &te, &yte, 5).unwrap();
         assert!(acc < 0.6, "{acc}");
+    }
+
+    #[test]
+    fn class_means_average_each_class_and_reject_what_has_no_mean() {
+        let dev = Device::Cpu;
+        // Images-shaped rows [N, 1, 2]: the result keeps the trailing dims.
+        let rows = Tensor::new(&[[[1f32, 2.]], [[3., 4.]], [[10., 20.]], [[5., 6.]]], &dev).unwrap();
+        let means = class_means(&rows, &[0, 0, 2, 1], 3).unwrap();
+        assert_eq!(means.dims(), [3, 1, 2]);
+        assert_eq!(means.flatten_from(1).unwrap().to_vec2::<f32>().unwrap(), [[2., 3.], [5., 6.], [10., 20.]]);
+        // Against the brute force on random rows.
+        let mut rng = Rng::new(4);
+        let x = rng.randn((50, 3), &dev).unwrap();
+        let y: Vec<u32> = (0..50).map(|i| (i * 7 % 4) as u32).collect();
+        let m = class_means(&x, &y, 4).unwrap().to_vec2::<f32>().unwrap();
+        let xv = x.to_vec2::<f32>().unwrap();
+        for c in 0..4u32 {
+            let members: Vec<&Vec<f32>> = xv.iter().zip(&y).filter(|(_, &l)| l == c).map(|(r, _)| r).collect();
+            for d in 0..3 {
+                let want = members.iter().map(|r| r[d]).sum::<f32>() / members.len() as f32;
+                assert!((m[c as usize][d] - want).abs() < 1e-5, "class {c} dim {d}: {} vs {want}", m[c as usize][d]);
+            }
+        }
+        let msg = |r: Result<Tensor>| r.unwrap_err().to_string();
+        assert!(msg(class_means(&rows, &[0, 0, 2, 2], 3)).contains("class 1 has no rows"));
+        assert!(msg(class_means(&rows, &[0, 0, 3, 1], 3)).contains("label 3"));
+        assert!(msg(class_means(&rows, &[0, 1], 3)).contains("4 rows but 2 labels"));
+    }
+
+    #[test]
+    fn ranking_sorts_ascending_stably_with_nans_last() {
+        assert_eq!(ranking(&[]), Vec::<usize>::new());
+        assert_eq!(ranking(&[3.0, f32::NAN, -2.0, 3.0, 0.0]), [2, 4, 0, 3, 1]);
+        let s = [0.3f32, 0.1, 0.2];
+        let r = ranking(&s);
+        assert!(r.windows(2).all(|w| s[w[0]] <= s[w[1]]));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 mod common;
 use candle_core::{Device, Tensor};
 use vae_core::data::{Corruption, Split};
-use vae_core::evaluation::few_labels;
+use vae_core::evaluation::{few_labels, FewLabelsConfig};
 use vae_core::models::Model;
 use vae_core::objective::Objective;
 use vae_core::training::{TrainConfig, Trainer};
@@ -141,7 +141,8 @@ fn few_labels_runs_three_classifiers_and_leaves_the_pretrained_model_alone() {
     let m = Model::from_name("mlp-ae", Some(8), 0, &Device::Cpu).unwrap();
     Trainer::new(quiet(2)).fit(&m, &data).unwrap();
     let before = weights(&m);
-    let few = few_labels(&m, &data.train, &data.test, 3, 9, 40, 0).unwrap();
+    let few = few_labels(&m, &data.train, &data.test, &FewLabelsConfig { classes: 3, n_labels: 9, steps: 40, seed: 0 })
+        .unwrap();
     assert_eq!(few.n_labels, 9);
     assert_eq!(weights(&m), before, "fine-tuning must work on a copy of the encoder");
     // Three well separated blobs, three labels each: every variant should beat chance (1/3)
