@@ -10,21 +10,28 @@
 //! $$L = \frac1B\sum_b\Big[\sum_i \mathrm{softplus}(\ell_{bi}) - x_{bi}\ell_{bi}
 //! \;-\;\log\mathcal N(z_b; 0, I) \;+\; \log\mathcal N(z_b; \mu_b, \sigma_b^2)\Big].$$
 //!
-//! With $z - \mu = \sigma\epsilon$ the last two terms are $\tfrac12\sum_j (z_j^2 - \epsilon_j^2
-//! - \log\sigma_j^2)$, and the chain rule through $z$ and the direct terms collapses to
+//! With $z - \mu = \sigma\epsilon$ the last two terms are
+//! $\tfrac12\sum_j (z_j^2 - \epsilon_j^2 - \log\sigma_j^2)$, and the chain rule through $z$ and the direct terms collapses to
 //! $\partial L/\partial\mu = g + z/B$ and
 //! $\partial L/\partial\log\sigma^2 = \tfrac12\,\sigma\epsilon\odot(g + z/B) - \tfrac1{2B}$,
 //! where $g$ is the reconstruction term's gradient with respect to $z$ (back through the decoder).
-//! Through a convolution, with `col = im2col(x)`: $\partial W = \sum_b \delta_b\,\mathrm{col}_b^\top$,
-//! $\partial x = \mathrm{col2im}(W^\top\delta)$; through a transposed convolution, with
-//! `col = im2col(δ)`: $\partial W = \sum_b x_b\,\mathrm{col}_b^\top$, $\partial x = W\,\mathrm{col}$
-//! (the [`ops`](crate::ops) table).
+//! Feature maps are channels-last, one row per pixel ([`channels_last`](crate::ops::channels_last)).
+//! Through a convolution, with `col = im2col(x)` (a row per output pixel) and the weight as
+//! `[k*k*cin, cout]`: $y = \mathrm{col}\,W$, $\partial W = \mathrm{col}^\top\delta$,
+//! $\partial x = \mathrm{col2im}(\delta W^\top)$; through a transposed convolution, with the weight
+//! as `[cin, k*k*cout]`: $y = \mathrm{col2im}(x W)$ and, with `col = im2col(δ)`,
+//! $\partial W = x^\top\mathrm{col}$, $\partial x = \mathrm{col}\,W^\top$. Each product covers
+//! all the images of a thread's slice (or a chunk of them that fits the L2 cache).
 //!
 //! Why a fused step: under candle's autograd every node allocates its output, every gradient is
 //! accumulated by a fresh zero tensor plus an addition, and bias, ReLU and their gradients are
 //! separate passes over the feature maps; for this small network that bookkeeping cost as much as
-//! the convolutions. Here each worker thread runs the whole step on a slice of the batch with the
-//! same `im2col`/`gemm`/`col2im` kernels as the custom ops, into buffers kept between steps.
+//! the convolutions. Here each worker thread runs the whole step on a slice of the batch, into
+//! buffers kept between steps. Why channels-last: with candle's `[C, H, W]` every tap of
+//! `im2col`/`col2im` moves one short image row (7 to 28 values here) and a stride of 2 needs a
+//! phase split first; that bookkeeping took a third of the step. The weights are reordered into
+//! the step's layout at the start of each step and the gradients back at the end (tens of
+//! thousands of values, next to millions in the feature maps).
 //! Used by [`Stepper`](crate::training::Stepper) for the conv VAE with the `mc-elbo` objective
 //! on the CPU (`VAE_FUSED=0` turns it off); the tests check loss and gradients against autograd.
 //!
@@ -48,8 +55,8 @@ use crate::fused_vae::{
 use crate::models::layers::{Conv2d, ConvTranspose2d};
 use crate::models::mlp_vae::{LOGVAR_MAX, LOGVAR_MIN};
 use crate::models::Model;
-use crate::ops::bias::lane_sum;
-use crate::ops::kernels::{col2im, conv_out_len, im2col, matmul, num_threads, split, Mat};
+use crate::ops::channels_last::{add_bias, col2im_hwc, column_sums, im2col_hwc, Permute3};
+use crate::ops::kernels::{conv_out_len, matmul, num_threads, split};
 use candle_core::{DType, Tensor, TensorId};
 
 /// The KL part of the loss.
@@ -113,6 +120,16 @@ pub struct FusedConvVae {
     latent: usize,
     threads: usize,
     work: Vec<Workspace>,
+    /// Per parameter, in [`Params`] order: how the step's layout is made from candle's, where
+    /// they differ. The step works channels-last, so a convolution's weight is `[k*k*cin, cout]`
+    /// (candle: `[cout, cin, k, k]`), a transposed convolution's `[cin, k*k*cout]` (candle:
+    /// `[cin, cout, k, k]`), the code layer reads its input pixel by pixel and the fc layer (and
+    /// its bias) writes its output pixel by pixel. A few tens of thousands of values per step.
+    layouts: Vec<Option<Permute3>>,
+    /// The parameters in the step's layout, where it differs, refreshed every step.
+    permuted: Vec<Vec<f32>>,
+    /// The summed gradients in candle's layout, where the step's differs.
+    grads: Vec<Vec<f32>>,
 }
 
 /// Buffers of one worker thread, kept between steps.
@@ -154,16 +171,18 @@ impl FusedConvVae {
             return None;
         }
         let (enc, dec) = (&vae.encoder, &vae.decoder);
-        let mut tensors = vec![];
+        let (mut tensors, mut layouts) = (vec![], vec![]);
         let mut conv = |c: &Conv2d, (cin, h, w): (usize, usize, usize)| -> Option<Conv> {
             let (cout, cin_w, k, k2) = c.weight.dims4().ok()?;
             let (oh, ow) = (conv_out_len(h, k, c.stride, c.padding)?, conv_out_len(w, k, c.stride, c.padding)?);
             (cin_w == cin && k == k2).then_some(())?;
             tensors.extend([c.weight.clone(), c.bias.clone()]);
+            layouts.extend([Some(Permute3 { dims: [cout, cin, k * k], axes: [2, 1, 0] }), None]);
             Some(Conv { cin, cout, k, stride: c.stride, padding: c.padding, h, w, oh, ow })
         };
         let c1 = conv(&enc.conv1, (1, 28, 28))?;
         let c2 = conv(&enc.conv2, (c1.cout, c1.oh, c1.ow))?;
+        let (mut c, mut h, mut w) = dec.start;
         let mut dense = |l: &candle_nn::Linear, n_in: usize| -> Option<(usize, usize)> {
             let (n_out, n_in_w) = l.weight().dims2().ok()?;
             (n_in_w == n_in).then_some(())?;
@@ -172,8 +191,15 @@ impl FusedConvVae {
         };
         let code = dense(&enc.code, c2.out_len())?;
         let fc = dense(&dec.fc, vae.latent)?;
-        let (mut c, mut h, mut w) = dec.start;
         (c * h * w == fc.1 && code.1 == 2 * vae.latent).then_some(())?;
+        layouts.extend([
+            // code: weight columns (channel, pixel) -> (pixel, channel)
+            Some(Permute3 { dims: [code.1, c2.cout, c2.n_out()], axes: [0, 2, 1] }),
+            None,
+            // fc: weight rows and bias (channel, pixel) -> (pixel, channel)
+            Some(Permute3 { dims: [c, h * w, fc.0], axes: [1, 0, 2] }),
+            Some(Permute3 { dims: [c, h * w, 1], axes: [1, 0, 2] }),
+        ]);
         let mut deconvs = vec![];
         for d in &dec.deconvs {
             let t: &ConvTranspose2d = d;
@@ -181,6 +207,7 @@ impl FusedConvVae {
             (cin == c && k == k2).then_some(())?;
             let (oh, ow) = (t.out_len(h), t.out_len(w));
             tensors.extend([t.weight.clone(), t.bias.clone()]);
+            layouts.extend([Some(Permute3 { dims: [cin, cout, k * k], axes: [0, 2, 1] }), None]);
             deconvs.push(Conv { cin, cout, k, stride: t.stride, padding: t.padding, h, w, oh, ow });
             (c, h, w) = (cout, oh, ow);
         }
@@ -197,6 +224,9 @@ impl FusedConvVae {
             latent: vae.latent,
             threads: num_threads(),
             work: vec![],
+            permuted: vec![vec![]; layouts.len()],
+            grads: vec![vec![]; layouts.len()],
+            layouts,
         })
     }
 
@@ -217,9 +247,16 @@ impl FusedConvVae {
         let x = cpu_f32(&xs, xl, "the input batch")?;
         let t = cpu_f32(&ts, tl, "the target batch")?;
         let guards: Vec<_> = self.params.tensors.iter().map(|t| t.storage_and_layout()).collect();
+        for (((s, l), layout), buf) in guards.iter().zip(&self.layouts).zip(&mut self.permuted) {
+            if let Some(p) = layout {
+                let src = cpu_f32(s, l, "a parameter")?;
+                grow(buf, src.len());
+                p.apply(src, buf);
+            }
+        }
         let mut flat = Vec::with_capacity(guards.len());
-        for (s, l) in &guards {
-            flat.push(cpu_f32(s, l, "a parameter")?);
+        for (((s, l), layout), buf) in guards.iter().zip(&self.layouts).zip(&self.permuted) {
+            flat.push(if layout.is_some() { &buf[..] } else { cpu_f32(s, l, "a parameter")? });
         }
         let views = Views {
             w: flat.iter().step_by(2).copied().collect(),
@@ -243,6 +280,12 @@ impl FusedConvVae {
             ws.run(&shapes, views, rows(x, d, &r), rows(t, d, &r), rows(eps, zl, &r), r.len())
         });
         let (recon, kl) = combine(&mut self.work[..ranges.len()], self.threads);
+        for ((layout, out), g) in self.layouts.iter().zip(&mut self.grads).zip(&self.work[0].grads) {
+            if let Some(p) = layout {
+                grow(out, g.len());
+                p.inverse().apply(g, out);
+            }
+        }
         let (recon, kl) = (recon / b as f64, beta.map_or(1.0, f64::from) * kl / b as f64);
         Ok(StepLoss { total: recon + kl, recon, kl })
     }
@@ -250,7 +293,11 @@ impl FusedConvVae {
     /// The gradient of the last step for one of the model's parameters (by tensor identity).
     pub fn gradient(&self, param: &Tensor) -> Option<&[f32]> {
         let i = self.params.ids.iter().position(|&id| id == param.id())?;
-        self.work.first().and_then(|w| w.grads.get(i)).map(|g| g.as_slice())
+        let n = self.params.tensors[i].elem_count();
+        if self.layouts[i].is_some() {
+            return self.grads.get(i).filter(|g| g.len() >= n).map(|g| &g[..n]);
+        }
+        self.work.first().and_then(|w| w.grads.get(i)).map(|g| &g[..n])
     }
 }
 
@@ -275,20 +322,6 @@ fn relu_grad(y: &[f32], delta: &mut [f32]) {
     delta.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 });
 }
 
-/// `gb += per-channel sums of one image's [channels, n] gradient`.
-fn add_channel_sums(d: &[f32], n: usize, gb: &mut [f32]) {
-    for (g, ch) in gb.iter_mut().zip(d.chunks_exact(n)) {
-        *g += lane_sum(ch);
-    }
-}
-
-/// Each channel row of an image `[channels, n]` set to its bias.
-fn fill_bias(out: &mut [f32], n: usize, b: &[f32]) {
-    for (row, &bc) in out.chunks_exact_mut(n).zip(b) {
-        row.fill(bc);
-    }
-}
-
 /// Dense layer over `nb` rows: `out = x Wᵀ + b`.
 fn dense_forward(w: &[f32], b: &[f32], (n_in, n_out): (usize, usize), x: &[f32], nb: usize, out: &mut [f32]) {
     for row in out.chunks_exact_mut(n_out) {
@@ -310,23 +343,31 @@ fn dense_backward(
     dx: Option<&mut [f32]>,
 ) {
     matmul(n_out, n_in, nb, gw, false, mat_t(d, n_out), mat(x, n_in));
-    gb.fill(0.0);
-    for row in d.chunks_exact(n_out) {
-        gb.iter_mut().zip(row).for_each(|(g, r)| *g += r);
-    }
+    column_sums(d, gb);
     if let Some(dx) = dx {
         matmul(nb, n_in, n_out, dx, false, mat(d, n_out), mat(w, n_in));
     }
 }
 
+/// Column matrices are built and consumed a few images at a time, so that one chunk (at most
+/// this many floats, 512 KiB) stays in the core's L2 cache between the product and the scatter.
+const CHUNK_FLOATS: usize = 1 << 17;
+
+/// How many images' column matrices of `per_image` floats make one chunk (at least one).
+fn chunk_images(per_image: usize, nb: usize) -> usize {
+    (CHUNK_FLOATS / per_image.max(1)).clamp(1, nb.max(1))
+}
+
 impl Workspace {
     /// Forward and backward pass over `nb` images; leaves this thread's gradient sums in `grads`.
+    /// Feature maps are channels-last (`[pixel, channel]`, image after image), and the weights in
+    /// `v` and the gradients in `grads` are in the layouts of [`FusedConvVae::layouts`].
     fn run(&mut self, s: &Shapes, v: &Views, x: &[f32], target: &[f32], eps: &[f32], nb: usize) {
         let [c1, c2] = s.convs;
         let zl = s.latent;
         let nd = s.deconvs.len();
         for (col, c) in self.cols.iter_mut().zip(&s.convs) {
-            grow(col, nb * c.cin * c.k * c.k * c.n_out());
+            grow(col, nb * c.n_out() * c.cin * c.k * c.k);
         }
         for (h, c) in self.hs.iter_mut().zip(&s.convs) {
             grow(h, nb * c.out_len());
@@ -343,14 +384,17 @@ impl Workspace {
             s.deconvs.iter().chain(&s.convs).map(|c| c.in_len().max(c.out_len())).max().unwrap_or(0).max(s.code.0);
         grow(&mut self.delta, nb * widest);
         grow(&mut self.spare, nb * widest);
-        let col_len = s
+        // Scratch for one chunk: a transposed convolution's columns (forward and backward) and the
+        // second encoder convolution's input-gradient columns.
+        let per_image = s
             .deconvs
             .iter()
-            .chain(&s.convs)
-            .map(|c| c.cout.max(c.cin) * c.k * c.k * c.n_in().max(c.n_out()))
+            .map(|c| c.n_in() * c.k * c.k * c.cout)
+            .chain([c2.n_out() * c2.k * c2.k * c2.cin])
+            .map(|n| n * chunk_images(n, nb))
             .max()
             .unwrap_or(0);
-        grow(&mut self.col, col_len);
+        grow(&mut self.col, per_image);
         let sizes: Vec<usize> = [c1, c2]
             .iter()
             .map(|c| (c.cout * c.cin * c.k * c.k, c.cout))
@@ -364,20 +408,19 @@ impl Workspace {
         }
         let Workspace { cols, hs, hc, z, std_eps, outs, col, delta, spare, grads, recon, kl } = self;
 
-        // Encoder: conv + bias + ReLU, twice, keeping each image's im2col for the backward pass.
+        // Encoder: conv + bias + ReLU, twice: the columns of all `nb` images, kept for the
+        // backward pass, times the weight `[k*k*cin, cout]`.
         for (l, c) in [c1, c2].iter().enumerate() {
             let (before, after) = hs.split_at_mut(l);
             let inp: &[f32] = if l == 0 { x } else { &before[0][..nb * c.in_len()] };
-            let rows_k = c.cin * c.k * c.k;
-            let (colbuf, out) = (&mut cols[l], &mut after[0]);
-            for i in 0..nb {
-                let ci = &mut colbuf[i * rows_k * c.n_out()..(i + 1) * rows_k * c.n_out()];
-                im2col(&inp[i * c.in_len()..], c.cin, c.h, c.w, c.k, c.stride, c.padding, c.oh, c.ow, ci);
-                let o = &mut out[i * c.out_len()..(i + 1) * c.out_len()];
-                fill_bias(o, c.n_out(), v.b[l]);
-                matmul(c.cout, c.n_out(), rows_k, o, true, mat(v.w[l], rows_k), mat(ci, c.n_out()));
+            let kkc = c.k * c.k * c.cin;
+            let colbuf = &mut cols[l][..nb * c.n_out() * kkc];
+            for (img, ci) in inp.chunks_exact(c.in_len()).zip(colbuf.chunks_exact_mut(c.n_out() * kkc)) {
+                im2col_hwc(img, c.cin, c.h, c.w, c.k, c.stride, c.padding, c.oh, c.ow, ci);
             }
-            relu(&mut out[..nb * c.out_len()]);
+            let out = &mut after[0][..nb * c.out_len()];
+            matmul(nb * c.n_out(), c.cout, kkc, out, false, mat(colbuf, kkc), mat(v.w[l], c.cout));
+            add_bias(out, v.b[l], true);
         }
         // Code layer, reparameterisation and the single-sample KL estimate.
         let hc = &mut hc[..nb * 2 * zl];
@@ -399,7 +442,9 @@ impl Workspace {
             }
         }
         *kl = kl_sum;
-        // Decoder: dense + ReLU, then the transposed convolutions (ReLU on all but the last).
+        // Decoder: dense + ReLU, then the transposed convolutions (ReLU on all but the last):
+        // columns = input `[pixels, cin]` times the weight `[cin, k*k*cout]`, scattered into the
+        // output a chunk of images at a time.
         let z = &z[..nb * zl];
         dense_forward(v.w[3], v.b[3], s.fc, z, nb, &mut outs[0][..nb * s.fc.1]);
         relu(&mut outs[0][..nb * s.fc.1]);
@@ -407,22 +452,21 @@ impl Workspace {
             let (before, after) = outs.split_at_mut(l + 1);
             let inp = &before[l][..nb * c.in_len()];
             let out = &mut after[0][..nb * c.out_len()];
-            let rows_k = c.cout * c.k * c.k;
-            let ci = &mut col[..rows_k * c.n_in()];
-            for i in 0..nb {
-                // Wᵀ without a copy: the weight is [cin, cout*k*k].
-                let wt = Mat { ptr: v.w[4 + l].as_ptr(), rs: 1, cs: rows_k as isize };
-                matmul(rows_k, c.n_in(), c.cin, ci, false, wt, mat(&inp[i * c.in_len()..], c.n_in()));
-                let o = &mut out[i * c.out_len()..(i + 1) * c.out_len()];
-                fill_bias(o, c.n_out(), v.b[4 + l]);
-                col2im(ci, c.cout, c.oh, c.ow, c.k, c.stride, c.padding, c.h, c.w, o);
+            out.fill(0.0);
+            let kkc = c.k * c.k * c.cout;
+            let g = chunk_images(c.n_in() * kkc, nb);
+            for (xs, ys) in inp.chunks(g * c.in_len()).zip(out.chunks_mut(g * c.out_len())) {
+                let gi = xs.len() / c.in_len();
+                let ci = &mut col[..gi * c.n_in() * kkc];
+                matmul(gi * c.n_in(), kkc, c.cin, ci, false, mat(xs, c.cin), mat(v.w[4 + l], kkc));
+                for (cj, y) in ci.chunks_exact(c.n_in() * kkc).zip(ys.chunks_exact_mut(c.out_len())) {
+                    col2im_hwc(cj, c.cout, c.oh, c.ow, c.k, c.stride, c.padding, c.h, c.w, y);
+                }
             }
-            if l + 1 < nd {
-                relu(out);
-            }
+            add_bias(out, v.b[4 + l], l + 1 < nd);
         }
 
-        // Reconstruction term and dL/dlogits.
+        // Reconstruction term and dL/dlogits (one channel: channels-last is the image itself).
         let logits = &outs[nd][..nb * 784];
         let (mut cur, mut next) = (delta, spare);
         let mut recon_sum = 0f64;
@@ -433,7 +477,8 @@ impl Workspace {
         }
         *recon = recon_sum;
 
-        // Transposed convolutions backward: `cur` holds dL/d(output of deconv l).
+        // Transposed convolutions backward: `cur` holds dL/d(output of deconv l). With
+        // `col = im2col(δ)`: dW = xᵀ col (summed over the chunks), dx = col Wᵀ.
         for (l, c) in s.deconvs.iter().enumerate().rev() {
             let out = &outs[l + 1][..nb * c.out_len()];
             let d = &mut cur[..nb * c.out_len()];
@@ -441,19 +486,28 @@ impl Workspace {
                 relu_grad(out, d);
             }
             let inp = &outs[l][..nb * c.in_len()];
-            let rows_k = c.cout * c.k * c.k;
-            let ci = &mut col[..rows_k * c.n_in()];
+            let kkc = c.k * c.k * c.cout;
             let (gw, gb) = grads.split_at_mut(8 + 2 * l + 1);
             let (gw, gb) = (&mut gw[8 + 2 * l][..], &mut gb[0][..c.cout]);
-            gb.fill(0.0);
-            for i in 0..nb {
-                let di = &d[i * c.out_len()..(i + 1) * c.out_len()];
-                im2col(di, c.cout, c.oh, c.ow, c.k, c.stride, c.padding, c.h, c.w, ci);
-                add_channel_sums(di, c.n_out(), gb);
-                let xi = &inp[i * c.in_len()..(i + 1) * c.in_len()];
-                matmul(c.cin, rows_k, c.n_in(), gw, i > 0, mat(xi, c.n_in()), mat_t(ci, c.n_in()));
-                let dx = &mut next[i * c.in_len()..(i + 1) * c.in_len()];
-                matmul(c.cin, c.n_in(), rows_k, dx, false, mat(v.w[4 + l], rows_k), mat(ci, c.n_in()));
+            column_sums(d, gb);
+            let g = chunk_images(c.n_in() * kkc, nb);
+            let chunks = inp.chunks(g * c.in_len()).zip(d.chunks(g * c.out_len())).zip(next.chunks_mut(g * c.in_len()));
+            for (i, ((xs, ds), dxs)) in chunks.enumerate() {
+                let gi = xs.len() / c.in_len();
+                let ci = &mut col[..gi * c.n_in() * kkc];
+                for (dj, cj) in ds.chunks_exact(c.out_len()).zip(ci.chunks_exact_mut(c.n_in() * kkc)) {
+                    im2col_hwc(dj, c.cout, c.oh, c.ow, c.k, c.stride, c.padding, c.h, c.w, cj);
+                }
+                matmul(c.cin, kkc, gi * c.n_in(), gw, i > 0, mat_t(xs, c.cin), mat(ci, kkc));
+                matmul(
+                    gi * c.n_in(),
+                    c.cin,
+                    kkc,
+                    &mut dxs[..gi * c.in_len()],
+                    false,
+                    mat(ci, kkc),
+                    mat_t(v.w[4 + l], kkc),
+                );
             }
             std::mem::swap(&mut cur, &mut next);
         }
@@ -507,26 +561,28 @@ impl Workspace {
         }
         std::mem::swap(&mut cur, &mut next);
         // Encoder convolutions backward: `cur` holds dL/d(output of conv l) before the ReLU mask.
+        // dW = colᵀ δ over the whole slice; dx = col2im(δ Wᵀ), a chunk at a time.
         for (l, c) in [c1, c2].iter().enumerate().rev() {
             let d = &mut cur[..nb * c.out_len()];
             relu_grad(&hs[l][..nb * c.out_len()], d);
-            let rows_k = c.cin * c.k * c.k;
+            let kkc = c.k * c.k * c.cin;
             let (gw, gb) = grads.split_at_mut(2 * l + 1);
             let (gw, gb) = (&mut gw[2 * l][..], &mut gb[0][..c.cout]);
-            gb.fill(0.0);
-            for i in 0..nb {
-                let di = &d[i * c.out_len()..(i + 1) * c.out_len()];
-                let ci = &cols[l][i * rows_k * c.n_out()..(i + 1) * rows_k * c.n_out()];
-                add_channel_sums(di, c.n_out(), gb);
-                matmul(c.cout, rows_k, c.n_out(), gw, i > 0, mat(di, c.n_out()), mat_t(ci, c.n_out()));
-                if l > 0 {
-                    // dx = col2im(Wᵀ d): the first layer's input is data and needs no gradient.
-                    let scratch = &mut col[..rows_k * c.n_out()];
-                    let wt = Mat { ptr: v.w[l].as_ptr(), rs: 1, cs: rows_k as isize };
-                    matmul(rows_k, c.n_out(), c.cout, scratch, false, wt, mat(di, c.n_out()));
-                    let dx = &mut next[i * c.in_len()..(i + 1) * c.in_len()];
-                    dx.fill(0.0);
-                    col2im(scratch, c.cin, c.h, c.w, c.k, c.stride, c.padding, c.oh, c.ow, dx);
+            column_sums(d, gb);
+            let colbuf = &cols[l][..nb * c.n_out() * kkc];
+            matmul(kkc, c.cout, nb * c.n_out(), gw, false, mat_t(colbuf, kkc), mat(d, c.cout));
+            if l > 0 {
+                // The first layer's input is data and needs no gradient.
+                let g = chunk_images(c.n_out() * kkc, nb);
+                let dx = &mut next[..nb * c.in_len()];
+                dx.fill(0.0);
+                for (ds, dxs) in d.chunks(g * c.out_len()).zip(dx.chunks_mut(g * c.in_len())) {
+                    let gi = ds.len() / c.out_len();
+                    let scratch = &mut col[..gi * c.n_out() * kkc];
+                    matmul(gi * c.n_out(), kkc, c.cout, scratch, false, mat(ds, c.cout), mat_t(v.w[l], c.cout));
+                    for (sj, xj) in scratch.chunks_exact(c.n_out() * kkc).zip(dxs.chunks_exact_mut(c.in_len())) {
+                        col2im_hwc(sj, c.cin, c.h, c.w, c.k, c.stride, c.padding, c.oh, c.ow, xj);
+                    }
                 }
             }
             std::mem::swap(&mut cur, &mut next);

@@ -93,6 +93,7 @@ macro_rules! dispatch3 {
 }
 
 pub(crate) mod bias;
+pub mod channels_last;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod kernels;
