@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Side-by-side training speed: vae-core (`vae bench`) against PyTorch CPU
-(`bench/pytorch_reference.py`), run in alternation on the same machine and the same IDX files,
-printing each run and the ratio of the medians (vae-core / PyTorch; below 1 is faster).
+(`bench/pytorch_reference.py`) or, for the conv VAE, TensorFlow CPU (`bench/tf_reference.py`,
+`--reference tensorflow`), run in alternation on the same machine and the same IDX files,
+printing each run and the ratio of the medians (vae-core / reference; below 1 is faster).
 
 Usage:
   python3 bench/compare.py --model mlp-vae --rounds 3 [--max-batches 200] \
       [--python /path/to/venv-with-torch/bin/python] [--vae target/release/vae] [--threads 2]
+
+`--python` names the interpreter of the reference's venv. TensorFlow traces its training step on
+the first call (seconds), so its runs start with 20 untimed steps.
 
 Both sides time the same number of batches and report seconds per full epoch (extrapolated
 when --max-batches is given). The `vae` binary is built with `cargo build --release --bin vae`.
@@ -41,7 +45,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-batches", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--python", default=sys.executable, help="a Python with torch and numpy")
+    ap.add_argument("--reference", choices=["pytorch", "tensorflow"], default="pytorch")
+    ap.add_argument("--python", default=sys.executable, help="a Python with the reference (torch or tensorflow) and numpy")
     ap.add_argument("--vae", default=os.path.join(ROOT, "target", "release", "vae"))
     ap.add_argument("--candle-threads", type=int, default=0,
                     help="CANDLE_NUM_THREADS for vae-core's elementwise pool (0: leave the environment's)")
@@ -51,18 +56,25 @@ def main():
         env["CANDLE_NUM_THREADS"] = str(a.candle_threads)
     limit = ["--max-batches", str(a.max_batches)] if a.max_batches else []
     full = FULL_BATCHES[a.model]
+    if a.reference == "tensorflow":
+        if a.model != "conv-vae":
+            sys.exit("--reference tensorflow: bench/tf_reference.py has the conv VAE only (use --model conv-vae)")
+        reference_cmd = [a.python, os.path.join(ROOT, "bench", "tf_reference.py"), "--epochs", "1", "--warmup", "20",
+                         "--threads", str(a.threads)] + limit
+    else:
+        reference_cmd = [a.python, os.path.join(ROOT, "bench", "pytorch_reference.py"), "--model", a.model,
+                         "--epochs", "1", "--threads", str(a.threads)] + limit
     ours, theirs = [], []
     for r in range(a.rounds):
         v = run([a.vae, "bench", "--model", a.model, "--epochs", "1", "--json"] + limit, env)
         ours.append(v["epoch_seconds"] * full / v["batches"])
-        t = run([a.python, os.path.join(ROOT, "bench", "pytorch_reference.py"), "--model", a.model, "--epochs", "1",
-                 "--threads", str(a.threads)] + limit, env)
+        t = run(reference_cmd, env)
         theirs.append(t.get("extrapolated_epoch_seconds", t["epoch_seconds"]))
         print(json.dumps({"round": r + 1, "model": a.model, "vae_core_epoch_seconds": round(ours[-1], 2),
-                          "pytorch_epoch_seconds": round(theirs[-1], 2)}), flush=True)
+                          f"{a.reference}_epoch_seconds": round(theirs[-1], 2)}), flush=True)
     mo, mt = statistics.median(ours), statistics.median(theirs)
     print(json.dumps({"model": a.model, "threads": a.threads, "rounds": a.rounds, "median_vae_core": round(mo, 2),
-                      "median_pytorch": round(mt, 2), "ratio": round(mo / mt, 3)}))
+                      f"median_{a.reference}": round(mt, 2), "ratio": round(mo / mt, 3)}))
 
 
 if __name__ == "__main__":
