@@ -11,8 +11,8 @@
 //! \;-\;\log\mathcal N(z_b; 0, I) \;+\; \log\mathcal N(z_b; \mu_b, \sigma_b^2)\Big].$$
 //!
 //! With $z - \mu = \sigma\epsilon$ the last two terms are
-//! $\tfrac12\sum_j (z_j^2 - \epsilon_j^2 - \log\sigma_j^2)$, and the chain rule through $z$ and the direct terms collapses to
-//! $\partial L/\partial\mu = g + z/B$ and
+//! $\tfrac12\sum_j (z_j^2 - \epsilon_j^2 - \log\sigma_j^2)$, and the chain rule through $z$ and
+//! the direct terms collapses to $\partial L/\partial\mu = g + z/B$ and
 //! $\partial L/\partial\log\sigma^2 = \tfrac12\,\sigma\epsilon\odot(g + z/B) - \tfrac1{2B}$,
 //! where $g$ is the reconstruction term's gradient with respect to $z$ (back through the decoder).
 //! Feature maps are channels-last, one row per pixel ([`channels_last`](crate::ops::channels_last)).
