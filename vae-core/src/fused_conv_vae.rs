@@ -491,7 +491,10 @@ impl Workspace {
             let (gw, gb) = (&mut gw[8 + 2 * l][..], &mut gb[0][..c.cout]);
             column_sums(d, gb);
             let g = chunk_images(c.n_in() * kkc, nb);
-            let chunks = inp.chunks(g * c.in_len()).zip(d.chunks(g * c.out_len())).zip(next.chunks_mut(g * c.in_len()));
+            let chunks = inp
+                .chunks(g * c.in_len())
+                .zip(d.chunks(g * c.out_len()))
+                .zip(next[..nb * c.in_len()].chunks_mut(g * c.in_len()));
             for (i, ((xs, ds), dxs)) in chunks.enumerate() {
                 let gi = xs.len() / c.in_len();
                 let ci = &mut col[..gi * c.n_in() * kkc];
@@ -499,15 +502,7 @@ impl Workspace {
                     im2col_hwc(dj, c.cout, c.oh, c.ow, c.k, c.stride, c.padding, c.h, c.w, cj);
                 }
                 matmul(c.cin, kkc, gi * c.n_in(), gw, i > 0, mat_t(xs, c.cin), mat(ci, kkc));
-                matmul(
-                    gi * c.n_in(),
-                    c.cin,
-                    kkc,
-                    &mut dxs[..gi * c.in_len()],
-                    false,
-                    mat(ci, kkc),
-                    mat_t(v.w[4 + l], kkc),
-                );
+                matmul(gi * c.n_in(), c.cin, kkc, dxs, false, mat(ci, kkc), mat_t(v.w[4 + l], kkc));
             }
             std::mem::swap(&mut cur, &mut next);
         }

@@ -26,14 +26,7 @@
 //! assert_eq!(&col[..8], &[0., 0., 0., 0., 0., 0., 1., 10.]);
 //! ```
 
-/// The first output position `j` whose tap lands at or after 0, and the first past `len`:
-/// `j*stride + tap - padding` in `[0, len)` for `j` in `[lo, hi)`, clipped to `0..n`.
-#[inline(always)]
-fn valid(tap: usize, padding: usize, stride: usize, len: usize, n: usize) -> (usize, usize) {
-    let lo = if padding > tap { (padding - tap).div_ceil(stride) } else { 0 };
-    let hi = if len + padding > tap { (len - 1 + padding - tap) / stride + 1 } else { 0 };
-    (lo.min(n), hi.min(n).max(lo.min(n)))
-}
+use super::kernels::valid_range;
 
 /// `dst.copy_from_slice(src)` for the few dozen values of one pixel: in blocks of 16 that compile
 /// to single vector moves, where `copy_from_slice` would call `memcpy` for every pixel and tap.
@@ -118,7 +111,7 @@ widest_simd! {
                 }
                 let out_row = &mut y[oy as usize * ow * c..(oy as usize + 1) * ow * c];
                 for kx in 0..k {
-                    let (lo, hi) = valid(kx, padding, stride, ow, iw);
+                    let (lo, hi) = valid_range(kx, padding, stride, ow, iw);
                     for ix in lo..hi {
                         let ox = ix * stride + kx - padding;
                         let src = &col[(iy * iw + ix) * row_len + (ky * k + kx) * c..][..c];

@@ -208,7 +208,8 @@ fn interleave_add<T: Elem>(phases: &[T], h: usize, w: usize, stride: usize, img:
 }
 
 /// Range `[lo, hi)` of positions `j` in `0..n` with `j*stride + tap - padding` in `[0, len)`.
-fn valid_range(tap: usize, padding: usize, stride: usize, len: usize, n: usize) -> (usize, usize) {
+#[inline(always)]
+pub(crate) fn valid_range(tap: usize, padding: usize, stride: usize, len: usize, n: usize) -> (usize, usize) {
     // j*stride >= padding - tap
     let lo = if padding > tap { (padding - tap).div_ceil(stride) } else { 0 };
     // j*stride + tap - padding <= len - 1  <=>  j*stride <= len - 1 + padding - tap
