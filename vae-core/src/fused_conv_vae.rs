@@ -56,7 +56,7 @@ use crate::models::layers::{Conv2d, ConvTranspose2d};
 use crate::models::mlp_vae::{LOGVAR_MAX, LOGVAR_MIN};
 use crate::models::Model;
 use crate::ops::channels_last::{add_bias, col2im_hwc, column_sums, im2col_hwc, Permute3};
-use crate::ops::kernels::{conv_out_len, matmul, num_threads, split};
+use crate::ops::kernels::{conv_out_len, matmul, num_threads, split, Window};
 use candle_core::{DType, Tensor, TensorId};
 
 /// The KL part of the loss.
@@ -88,6 +88,16 @@ struct Conv {
 }
 
 impl Conv {
+    /// The window of the convolution: over its input image.
+    fn conv_window(&self) -> Window {
+        let Conv { cin, k, stride, padding, h, w, oh, ow, .. } = *self;
+        Window { c: cin, h, w, k, stride, padding, oh, ow }
+    }
+    /// The window of the transposed convolution: over its output image, stopping at the input pixels.
+    fn deconv_window(&self) -> Window {
+        let Conv { cout, k, stride, padding, h, w, oh, ow, .. } = *self;
+        Window { c: cout, h: oh, w: ow, k, stride, padding, oh: h, ow: w }
+    }
     fn n_in(&self) -> usize {
         self.h * self.w
     }
@@ -416,7 +426,7 @@ impl Workspace {
             let kkc = c.k * c.k * c.cin;
             let colbuf = &mut cols[l][..nb * c.n_out() * kkc];
             for (img, ci) in inp.chunks_exact(c.in_len()).zip(colbuf.chunks_exact_mut(c.n_out() * kkc)) {
-                im2col_hwc(img, c.cin, c.h, c.w, c.k, c.stride, c.padding, c.oh, c.ow, ci);
+                im2col_hwc(img, c.conv_window(), ci);
             }
             let out = &mut after[0][..nb * c.out_len()];
             matmul(nb * c.n_out(), c.cout, kkc, out, false, mat(colbuf, kkc), mat(v.w[l], c.cout));
@@ -460,7 +470,7 @@ impl Workspace {
                 let ci = &mut col[..gi * c.n_in() * kkc];
                 matmul(gi * c.n_in(), kkc, c.cin, ci, false, mat(xs, c.cin), mat(v.w[4 + l], kkc));
                 for (cj, y) in ci.chunks_exact(c.n_in() * kkc).zip(ys.chunks_exact_mut(c.out_len())) {
-                    col2im_hwc(cj, c.cout, c.oh, c.ow, c.k, c.stride, c.padding, c.h, c.w, y);
+                    col2im_hwc(cj, c.deconv_window(), y);
                 }
             }
             add_bias(out, v.b[4 + l], l + 1 < nd);
@@ -499,7 +509,7 @@ impl Workspace {
                 let gi = xs.len() / c.in_len();
                 let ci = &mut col[..gi * c.n_in() * kkc];
                 for (dj, cj) in ds.chunks_exact(c.out_len()).zip(ci.chunks_exact_mut(c.n_in() * kkc)) {
-                    im2col_hwc(dj, c.cout, c.oh, c.ow, c.k, c.stride, c.padding, c.h, c.w, cj);
+                    im2col_hwc(dj, c.deconv_window(), cj);
                 }
                 matmul(c.cin, kkc, gi * c.n_in(), gw, i > 0, mat_t(xs, c.cin), mat(ci, kkc));
                 matmul(gi * c.n_in(), c.cin, kkc, dxs, false, mat(ci, kkc), mat_t(v.w[4 + l], kkc));
@@ -576,7 +586,7 @@ impl Workspace {
                     let scratch = &mut col[..gi * c.n_out() * kkc];
                     matmul(gi * c.n_out(), kkc, c.cout, scratch, false, mat(ds, c.cout), mat_t(v.w[l], c.cout));
                     for (sj, xj) in scratch.chunks_exact(c.n_out() * kkc).zip(dxs.chunks_exact_mut(c.in_len())) {
-                        col2im_hwc(sj, c.cin, c.h, c.w, c.k, c.stride, c.padding, c.oh, c.ow, xj);
+                        col2im_hwc(sj, c.conv_window(), xj);
                     }
                 }
             }

@@ -15,18 +15,19 @@
 //! matrix product per layer.
 //!
 //! ```
-//! use vae_core::ops::channels_last::im2col_hwc;
+//! use vae_core::ops::{channels_last::im2col_hwc, kernels::Window};
 //! // A 2x2 image with 2 channels, kernel 2, stride 1, padding 1: 3x3 output pixels.
 //! let x = [1f32, 10., 2., 20., 3., 30., 4., 40.]; // pixel (0,0) = (1, 10), (0,1) = (2, 20), ...
+//! let win = Window::new(2, 2, 2, 2, 1, 1).unwrap();
 //! let mut col = vec![f32::NAN; 9 * 8];
-//! im2col_hwc(&x, 2, 2, 2, 2, 1, 1, 3, 3, &mut col);
+//! im2col_hwc(&x, win, &mut col);
 //! // Output pixel (1,1) sees the whole image, tap by tap, channels innermost.
 //! assert_eq!(&col[4 * 8..5 * 8], &[1., 10., 2., 20., 3., 30., 4., 40.]);
 //! // Output pixel (0,0) sees only pixel (0,0), through its last tap.
 //! assert_eq!(&col[..8], &[0., 0., 0., 0., 0., 0., 1., 10.]);
 //! ```
 
-use super::kernels::valid_range;
+use super::kernels::{valid_range, Window};
 
 /// `dst.copy_from_slice(src)` for the few dozen values of one pixel: in blocks of 16 that compile
 /// to single vector moves, where `copy_from_slice` would call `memcpy` for every pixel and tap.
@@ -48,22 +49,12 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
 }
 
 widest_simd! {
-    /// Unfolds one channels-last image `x: [h, w, c]` into `col: [oh*ow, k*k*c]` (module docs).
-    #[allow(clippy::too_many_arguments)]
-    pub fn im2col_hwc(
-        x: &[f32],
-        c: usize,
-        h: usize,
-        w: usize,
-        k: usize,
-        stride: usize,
-        padding: usize,
-        oh: usize,
-        ow: usize,
-        col: &mut [f32]
-    ) -> () {
-        let row_len = k * k * c;
-        assert!(x.len() >= h * w * c && col.len() >= oh * ow * row_len, "im2col_hwc: buffers too small");
+    /// Unfolds one channels-last image `x: [h, w, c]` into `col: [oh*ow, k*k*c]`, the shapes of
+    /// `win` (module docs).
+    pub fn im2col_hwc(x: &[f32], win: Window, col: &mut [f32]) -> () {
+        let Window { c, h, w, k, stride, padding, oh, ow } = win;
+        let row_len = win.taps();
+        assert!(x.len() >= win.image_len() && col.len() >= oh * ow * row_len, "im2col_hwc: buffers too small for {win:?}");
         for oy in 0..oh {
             for ox in 0..ow {
                 let row = &mut col[(oy * ow + ox) * row_len..][..row_len];
@@ -85,37 +76,25 @@ widest_simd! {
 }
 
 widest_simd! {
-    /// Adds `col: [ih*iw, k*k*c]` back into the channels-last image `y: [oh, ow, c]`, the adjoint
-    /// of [`im2col_hwc`] (`ih, iw` index the rows of `col`, `oh, ow` the image). `y` is
-    /// accumulated into, not overwritten.
-    #[allow(clippy::too_many_arguments)]
-    pub fn col2im_hwc(
-        col: &[f32],
-        c: usize,
-        oh: usize,
-        ow: usize,
-        k: usize,
-        stride: usize,
-        padding: usize,
-        ih: usize,
-        iw: usize,
-        y: &mut [f32]
-    ) -> () {
-        let row_len = k * k * c;
-        assert!(y.len() >= oh * ow * c && col.len() >= ih * iw * row_len, "col2im_hwc: buffers too small");
-        for iy in 0..ih {
+    /// Adds `col: [oh*ow, k*k*c]` back into the channels-last image `y: [h, w, c]`, the shapes of
+    /// `win`: the adjoint of [`im2col_hwc`]. `y` is accumulated into, not overwritten.
+    pub fn col2im_hwc(col: &[f32], win: Window, y: &mut [f32]) -> () {
+        let Window { c, h, w, k, stride, padding, oh, ow } = win;
+        let row_len = win.taps();
+        assert!(y.len() >= win.image_len() && col.len() >= oh * ow * row_len, "col2im_hwc: buffers too small for {win:?}");
+        for oy in 0..oh {
             for ky in 0..k {
-                let oy = (iy * stride + ky) as isize - padding as isize;
-                if oy < 0 || oy >= oh as isize {
+                let iy = (oy * stride + ky) as isize - padding as isize;
+                if iy < 0 || iy >= h as isize {
                     continue;
                 }
-                let out_row = &mut y[oy as usize * ow * c..(oy as usize + 1) * ow * c];
+                let image_row = &mut y[iy as usize * w * c..(iy as usize + 1) * w * c];
                 for kx in 0..k {
-                    let (lo, hi) = valid_range(kx, padding, stride, ow, iw);
-                    for ix in lo..hi {
-                        let ox = ix * stride + kx - padding;
-                        let src = &col[(iy * iw + ix) * row_len + (ky * k + kx) * c..][..c];
-                        let dst = &mut out_row[ox * c..][..c];
+                    let (lo, hi) = valid_range(kx, padding, stride, w, ow);
+                    for ox in lo..hi {
+                        let ix = ox * stride + kx - padding;
+                        let src = &col[(oy * ow + ox) * row_len + (ky * k + kx) * c..][..c];
+                        let dst = &mut image_row[ix * c..][..c];
                         for (d, s) in dst.iter_mut().zip(src) {
                             *d += *s;
                         }
@@ -198,7 +177,7 @@ impl Permute3 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::kernels::{col2im, conv_out_len, im2col};
+    use crate::ops::kernels::{col2im, im2col};
     use crate::rng::Rng;
 
     fn to_hwc(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
@@ -217,18 +196,16 @@ mod tests {
             for k in 1..=4 {
                 for padding in 0..k {
                     for (c, h, w) in [(1, 5, 5), (3, 6, 7), (2, 9, 4), (4, 1, 8), (5, 7, 7)] {
-                        let (Some(oh), Some(ow)) =
-                            (conv_out_len(h, k, stride, padding), conv_out_len(w, k, stride, padding))
-                        else {
+                        let Some(win) = Window::new(c, h, w, k, stride, padding) else {
                             continue;
                         };
-                        let what = format!("stride {stride} k {k} padding {padding} {c}x{h}x{w}");
-                        let x = rng.normal_vec(c * h * w);
-                        let n = oh * ow;
+                        let what = format!("{win:?}");
+                        let x = rng.normal_vec(win.image_len());
+                        let n = win.positions();
                         let mut chw = vec![0f32; c * k * k * n];
-                        im2col(&x, c, h, w, k, stride, padding, oh, ow, &mut chw);
+                        im2col(&x, win, &mut chw);
                         let mut hwc = vec![f32::NAN; n * k * k * c];
-                        im2col_hwc(&to_hwc(&x, c, h, w), c, h, w, k, stride, padding, oh, ow, &mut hwc);
+                        im2col_hwc(&to_hwc(&x, c, h, w), win, &mut hwc);
                         for p in 0..n {
                             for t in 0..k * k {
                                 for ci in 0..c {
@@ -242,9 +219,9 @@ mod tests {
                         Permute3 { dims: [n, k * k, c], axes: [2, 1, 0] }.apply(&g, &mut g_chw);
                         let base = rng.normal_vec(c * h * w);
                         let mut back_chw = base.clone();
-                        col2im(&g_chw, c, h, w, k, stride, padding, oh, ow, &mut back_chw);
+                        col2im(&g_chw, win, &mut back_chw);
                         let mut back_hwc = to_hwc(&base, c, h, w);
-                        col2im_hwc(&g, c, h, w, k, stride, padding, oh, ow, &mut back_hwc);
+                        col2im_hwc(&g, win, &mut back_hwc);
                         let want = to_hwc(&back_chw, c, h, w);
                         for (a, b) in back_hwc.iter().zip(&want) {
                             assert!((a - b).abs() < 1e-5, "col2im_hwc {what}: {a} vs {b}");

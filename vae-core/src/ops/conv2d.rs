@@ -23,7 +23,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::conv_transpose2d::ConvTranspose2dOp;
 use super::dims4;
-use super::kernels::{conv_out_len, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
+use super::kernels::{conv_out_len, for_batches, im2col, matmul, num_threads, split, Elem, Mat, Window};
 
 /// Forward convolution `conv2d(x, w)`; see the module docs.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,13 @@ pub(crate) struct ConvDims {
     pub k: usize,
     pub oh: usize,
     pub ow: usize,
+}
+
+impl ConvDims {
+    /// The window sliding over one input image.
+    fn window(&self, stride: usize, padding: usize) -> Window {
+        Window { c: self.cin, h: self.h, w: self.w, k: self.k, stride, padding, oh: self.oh, ow: self.ow }
+    }
 }
 
 impl Conv2dOp {
@@ -70,12 +77,13 @@ impl Conv2dOp {
 
 /// `y[b] = W · im2col(x[b])` for every image, images spread over threads.
 pub(crate) fn conv2d_forward<T: Elem>(x: &[T], wt: &[T], d: ConvDims, stride: usize, padding: usize) -> Vec<T> {
-    let (rows, n) = (d.cin * d.k * d.k, d.oh * d.ow);
+    let win = d.window(stride, padding);
+    let (rows, n) = (win.taps(), win.positions());
     let mut y = vec![T::ZERO; d.b * d.cout * n];
     for_batches(d.b, d.cout * n, &mut y, num_threads(), |range, out| {
         let mut col = vec![T::ZERO; rows * n];
         for (i, bi) in range.enumerate() {
-            im2col(&x[bi * d.cin * d.h * d.w..], d.cin, d.h, d.w, d.k, stride, padding, d.oh, d.ow, &mut col);
+            im2col(&x[bi * win.image_len()..], win, &mut col);
             let lhs = Mat { ptr: wt.as_ptr(), rs: rows as isize, cs: 1 };
             let rhs = Mat { ptr: col.as_ptr(), rs: n as isize, cs: 1 };
             matmul(d.cout, n, rows, &mut out[i * d.cout * n..(i + 1) * d.cout * n], false, lhs, rhs);
@@ -86,7 +94,8 @@ pub(crate) fn conv2d_forward<T: Elem>(x: &[T], wt: &[T], d: ConvDims, stride: us
 
 /// `dW = Σ_b dy[b] · im2col(x[b])ᵀ`, one partial sum per thread, added at the end.
 pub(crate) fn conv2d_weight_grad<T: Elem>(x: &[T], dy: &[T], d: ConvDims, stride: usize, padding: usize) -> Vec<T> {
-    let (rows, n) = (d.cin * d.k * d.k, d.oh * d.ow);
+    let win = d.window(stride, padding);
+    let (rows, n) = (win.taps(), win.positions());
     let size = d.cout * rows;
     let ranges = split(d.b, num_threads());
     let mut partial = vec![T::ZERO; ranges.len() * size];
@@ -95,7 +104,7 @@ pub(crate) fn conv2d_weight_grad<T: Elem>(x: &[T], dy: &[T], d: ConvDims, stride
         for (slot, ci) in chunks.enumerate() {
             let acc = &mut out[slot * size..(slot + 1) * size];
             for (j, bi) in ranges[ci].clone().enumerate() {
-                im2col(&x[bi * d.cin * d.h * d.w..], d.cin, d.h, d.w, d.k, stride, padding, d.oh, d.ow, &mut col);
+                im2col(&x[bi * win.image_len()..], win, &mut col);
                 let lhs = Mat { ptr: dy[bi * d.cout * n..].as_ptr(), rs: n as isize, cs: 1 };
                 // im2col(x)ᵀ without a copy: element (i, j) of the transpose is col[j*n + i].
                 let rhs = Mat { ptr: col.as_ptr(), rs: 1, cs: n as isize };

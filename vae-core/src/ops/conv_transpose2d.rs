@@ -27,7 +27,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape,
 
 use super::conv2d::{Conv2dOp, Conv2dWeightGrad};
 use super::dims4;
-use super::kernels::{col2im, for_batches, im2col, matmul, num_threads, split, Elem, Mat};
+use super::kernels::{col2im, for_batches, im2col, matmul, num_threads, split, Elem, Mat, Window};
 
 /// Transposed convolution with an explicit output size; see the module docs.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +38,15 @@ pub struct ConvTranspose2dOp {
     pub out_w: usize,
 }
 
+impl ConvTranspose2dOp {
+    /// The window sliding over one `cout`-channel output image, stopping at the `h x w` input pixels.
+    fn window(&self, cout: usize, k: usize, (h, w): (usize, usize)) -> Window {
+        let (stride, padding) = (self.stride, self.padding);
+        Window { c: cout, h: self.out_h, w: self.out_w, k, stride, padding, oh: h, ow: w }
+    }
+}
+
 /// `y[b] = col2im(Wᵀ · x[b])` for every image, images spread over threads.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_transpose2d_forward<T: Elem>(
     x: &[T],
     wt: &[T],
@@ -47,17 +54,18 @@ pub(crate) fn conv_transpose2d_forward<T: Elem>(
     (cout, k): (usize, usize),
     op: &ConvTranspose2dOp,
 ) -> Vec<T> {
-    let (rows, n, out_n) = (cout * k * k, h * w, op.out_h * op.out_w);
-    let mut y = vec![T::ZERO; b * cout * out_n];
-    for_batches(b, cout * out_n, &mut y, num_threads(), |range, out| {
+    let win = op.window(cout, k, (h, w));
+    let (rows, n, out_len) = (win.taps(), win.positions(), win.image_len());
+    let mut y = vec![T::ZERO; b * out_len];
+    for_batches(b, out_len, &mut y, num_threads(), |range, out| {
         let mut col = vec![T::ZERO; rows * n];
         for (i, bi) in range.enumerate() {
             // Wᵀ without a copy: element (r, c) of the transpose is w[c*rows + r].
             let lhs = Mat { ptr: wt.as_ptr(), rs: 1, cs: rows as isize };
             let rhs = Mat { ptr: x[bi * cin * n..].as_ptr(), rs: n as isize, cs: 1 };
             matmul(rows, n, cin, &mut col, false, lhs, rhs);
-            let img = &mut out[i * cout * out_n..(i + 1) * cout * out_n];
-            col2im(&col, cout, op.out_h, op.out_w, k, op.stride, op.padding, h, w, img);
+            let img = &mut out[i * out_len..(i + 1) * out_len];
+            col2im(&col, win, img);
         }
     });
     y
@@ -179,7 +187,8 @@ struct Grads {
 }
 
 fn transpose_grads<T: Elem>(dy: &[T], wt: &[T], x: &[T], d: Grads, op: &ConvTranspose2dOp) -> Vec<T> {
-    let (rows, n, out_n) = (d.cout * d.k * d.k, d.h * d.w, op.out_h * op.out_w);
+    let win = op.window(d.cout, d.k, (d.h, d.w));
+    let (rows, n) = (win.taps(), win.positions());
     let (dx_len, dw_len) = (d.b * d.cin * n, d.cin * rows);
     let ranges = split(d.b, num_threads());
     let mut out = vec![T::ZERO; dx_len + ranges.len() * dw_len];
@@ -187,18 +196,7 @@ fn transpose_grads<T: Elem>(dy: &[T], wt: &[T], x: &[T], d: Grads, op: &ConvTran
     let work = |range: std::ops::Range<usize>, dx: &mut [T], dw: &mut [T]| {
         let mut col = vec![T::ZERO; rows * n];
         for (i, bi) in range.enumerate() {
-            im2col(
-                &dy[bi * d.cout * out_n..],
-                d.cout,
-                op.out_h,
-                op.out_w,
-                d.k,
-                op.stride,
-                op.padding,
-                d.h,
-                d.w,
-                &mut col,
-            );
+            im2col(&dy[bi * win.image_len()..], win, &mut col);
             let w_mat = Mat { ptr: wt.as_ptr(), rs: rows as isize, cs: 1 };
             let col_mat = Mat { ptr: col.as_ptr(), rs: n as isize, cs: 1 };
             matmul(d.cin, n, rows, &mut dx[i * d.cin * n..(i + 1) * d.cin * n], false, w_mat, col_mat);

@@ -10,8 +10,11 @@
 //! ```
 //! // A 1x3x3 image, kernel 2, stride 1, no padding: 4 output positions, 4 taps each.
 //! let x: Vec<f32> = (0..9).map(|v| v as f32).collect();
-//! let mut col = vec![0f32; 4 * 4];
-//! vae_core::ops::kernels::im2col(&x, 1, 3, 3, 2, 1, 0, 2, 2, &mut col);
+//! use vae_core::ops::kernels::{im2col, Window};
+//! let win = Window::new(1, 3, 3, 2, 1, 0).unwrap();
+//! assert_eq!((win.oh, win.ow), (2, 2));
+//! let mut col = vec![0f32; win.taps() * win.positions()];
+//! im2col(&x, win, &mut col);
 //! // Tap (kh=0, kw=0) sees the top-left pixel of every window.
 //! assert_eq!(&col[0..4], &[0.0, 1.0, 3.0, 4.0]);
 //! ```
@@ -40,26 +43,59 @@ pub fn conv_out_len(len: usize, k: usize, stride: usize, padding: usize) -> Opti
     Some((padded - k) / stride + 1)
 }
 
-/// Unfolds one image `x: [c, h, w]` into `col: [c*k*k, oh*ow]` (row-major).
+/// A square `k x k` window sliding with `stride` over a `c`-channel `h x w` image, zero-padded by
+/// `padding` on every side, and the `oh x ow` positions it stops at: the shapes that [`im2col`],
+/// [`col2im`] and their [channels-last twins](super::channels_last) share. The image is the
+/// input of a convolution and the output of a transposed convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Channels of the image.
+    pub c: usize,
+    /// Image height and width.
+    pub h: usize,
+    pub w: usize,
+    /// Kernel size, stride and padding.
+    pub k: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// Positions down and across (a convolution's output size, a transposed convolution's input).
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Window {
+    /// The window of a convolution over a `[c, h, w]` image, its positions given by
+    /// [`conv_out_len`]; `None` when the kernel does not fit.
+    pub fn new(c: usize, h: usize, w: usize, k: usize, stride: usize, padding: usize) -> Option<Self> {
+        let (oh, ow) = (conv_out_len(h, k, stride, padding)?, conv_out_len(w, k, stride, padding)?);
+        Some(Self { c, h, w, k, stride, padding, oh, ow })
+    }
+
+    /// Values in one image, `c*h*w`.
+    pub fn image_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// Number of positions, `oh*ow`.
+    pub fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Values the window sees at one position, `c*k*k`.
+    pub fn taps(&self) -> usize {
+        self.c * self.k * self.k
+    }
+}
+
+/// Unfolds one image `x: [c, h, w]` into `col: [c*k*k, oh*ow]` (row-major), the shapes of `win`.
 ///
 /// With stride `s > 1` a tap reads every `s`-th pixel of an image row, a gather the compiler
 /// cannot vectorise. Each channel is first split into `s` column phases (see [`deinterleave`]),
 /// after which every tap of every output row is one contiguous copy.
-#[allow(clippy::too_many_arguments)]
-pub fn im2col<T: Elem>(
-    x: &[T],
-    c: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    stride: usize,
-    padding: usize,
-    oh: usize,
-    ow: usize,
-    col: &mut [T],
-) {
+pub fn im2col<T: Elem>(x: &[T], win: Window, col: &mut [T]) {
+    let Window { c, h, w, k, stride, padding, oh, ow } = win;
     let n = oh * ow;
-    debug_assert!(x.len() >= c * h * w && col.len() >= c * k * k * n);
+    assert!(x.len() >= win.image_len() && col.len() >= win.taps() * n, "im2col: buffers too small for {win:?}");
     let pw = w.div_ceil(stride);
     let mut phases = if stride > 1 { vec![T::ZERO; stride * h * pw] } else { Vec::new() };
     for ci in 0..c {
@@ -95,53 +131,42 @@ pub fn im2col<T: Elem>(
     }
 }
 
-/// Adds `col: [c*k*k, ih*iw]` back into the image `y: [c, oh, ow]`, the adjoint of [`im2col`]
-/// (`ih, iw` index the columns, `oh, ow` the image). `y` is accumulated into, not overwritten.
+/// Adds `col: [c*k*k, oh*ow]` back into the image `y: [c, h, w]`, the shapes of `win`: the
+/// adjoint of [`im2col`]. `y` is accumulated into, not overwritten.
 ///
 /// With stride `s > 1` the columns are added into `s` contiguous column phases of each channel
 /// first (vectorised adds instead of a strided scatter), which are then interleaved into `y`.
-#[allow(clippy::too_many_arguments)]
-pub fn col2im<T: Elem>(
-    col: &[T],
-    c: usize,
-    oh: usize,
-    ow: usize,
-    k: usize,
-    stride: usize,
-    padding: usize,
-    ih: usize,
-    iw: usize,
-    y: &mut [T],
-) {
-    let n = ih * iw;
-    debug_assert!(y.len() >= c * oh * ow && col.len() >= c * k * k * n);
-    let pw = ow.div_ceil(stride);
-    let mut phases = if stride > 1 { vec![T::ZERO; stride * oh * pw] } else { Vec::new() };
+pub fn col2im<T: Elem>(col: &[T], win: Window, y: &mut [T]) {
+    let Window { c, h, w, k, stride, padding, oh, ow } = win;
+    let n = oh * ow;
+    assert!(y.len() >= win.image_len() && col.len() >= win.taps() * n, "col2im: buffers too small for {win:?}");
+    let pw = w.div_ceil(stride);
+    let mut phases = if stride > 1 { vec![T::ZERO; stride * h * pw] } else { Vec::new() };
     for ci in 0..c {
-        let img = &mut y[ci * oh * ow..(ci + 1) * oh * ow];
-        // `dst[r*plane + oy*row_len + j]` is pixel (oy, j*stride + r).
+        let img = &mut y[ci * h * w..(ci + 1) * h * w];
+        // `dst[r*plane + iy*row_len + j]` is pixel (iy, j*stride + r).
         let (dst, row_len, plane) = if stride == 1 {
-            (&mut img[..], ow, 0)
+            (&mut img[..], w, 0)
         } else {
             phases.fill(T::ZERO);
-            (&mut phases[..], pw, oh * pw)
+            (&mut phases[..], pw, h * pw)
         };
         for kh in 0..k {
             for kw in 0..k {
                 let row = &col[((ci * k + kh) * k + kw) * n..][..n];
-                let (x_lo, x_hi) = valid_range(kw, padding, stride, ow, iw);
+                let (x_lo, x_hi) = valid_range(kw, padding, stride, w, ow);
                 if x_lo >= x_hi {
                     continue;
                 }
-                let ox0 = x_lo * stride + kw - padding;
-                let (r, j0) = (ox0 % stride, ox0 / stride);
-                for yy in 0..ih {
-                    let oy = (yy * stride + kh) as isize - padding as isize;
-                    if oy < 0 || oy >= oh as isize {
+                let ix0 = x_lo * stride + kw - padding;
+                let (r, j0) = (ix0 % stride, ix0 / stride);
+                for py in 0..oh {
+                    let iy = (py * stride + kh) as isize - padding as isize;
+                    if iy < 0 || iy >= h as isize {
                         continue;
                     }
-                    let src = &row[yy * iw + x_lo..yy * iw + x_hi];
-                    let from = r * plane + oy as usize * row_len + j0;
+                    let src = &row[py * ow + x_lo..py * ow + x_hi];
+                    let from = r * plane + iy as usize * row_len + j0;
                     for (d, s) in dst[from..from + src.len()].iter_mut().zip(src) {
                         *d += *s;
                     }
@@ -149,7 +174,7 @@ pub fn col2im<T: Elem>(
             }
         }
         if stride > 1 {
-            interleave_add(&phases, oh, ow, stride, img);
+            interleave_add(&phases, h, w, stride, img);
         }
     }
 }
@@ -326,18 +351,8 @@ mod tests {
     use super::*;
 
     /// `im2col` straight from its definition, one element at a time.
-    #[allow(clippy::too_many_arguments)]
-    fn im2col_naive(
-        x: &[f64],
-        c: usize,
-        h: usize,
-        w: usize,
-        k: usize,
-        s: usize,
-        p: usize,
-        oh: usize,
-        ow: usize,
-    ) -> Vec<f64> {
+    fn im2col_naive(x: &[f64], win: Window) -> Vec<f64> {
+        let Window { c, h, w, k, stride: s, padding: p, oh, ow } = win;
         let mut col = vec![f64::NAN; c * k * k * oh * ow];
         for ci in 0..c {
             for kh in 0..k {
@@ -366,22 +381,19 @@ mod tests {
             for k in 1..=4 {
                 for padding in 0..k {
                     for (h, w) in [(5, 5), (6, 7), (9, 4), (1, 8)] {
-                        let c = 2;
-                        let (Some(oh), Some(ow)) =
-                            (conv_out_len(h, k, stride, padding), conv_out_len(w, k, stride, padding))
-                        else {
+                        let Some(win) = Window::new(2, h, w, k, stride, padding) else {
                             continue;
                         };
-                        let x: Vec<f64> = rng.normal_vec(c * h * w).into_iter().map(f64::from).collect();
-                        let mut col = vec![f64::NAN; c * k * k * oh * ow];
-                        im2col(&x, c, h, w, k, stride, padding, oh, ow, &mut col);
-                        let want = im2col_naive(&x, c, h, w, k, stride, padding, oh, ow);
+                        let x: Vec<f64> = rng.normal_vec(win.image_len()).into_iter().map(f64::from).collect();
+                        let mut col = vec![f64::NAN; win.taps() * win.positions()];
+                        im2col(&x, win, &mut col);
+                        let want = im2col_naive(&x, win);
                         assert_eq!(col, want, "im2col stride {stride} k {k} padding {padding} {h}x{w}");
 
                         let cvec: Vec<f64> = rng.normal_vec(col.len()).into_iter().map(f64::from).collect();
                         let base: Vec<f64> = rng.normal_vec(x.len()).into_iter().map(f64::from).collect();
                         let mut back = base.clone();
-                        col2im(&cvec, c, h, w, k, stride, padding, oh, ow, &mut back);
+                        col2im(&cvec, win, &mut back);
                         let lhs: f64 = col.iter().zip(&cvec).map(|(a, b)| a * b).sum();
                         let rhs: f64 = x.iter().zip(&back).zip(&base).map(|((a, b), c0)| a * (b - c0)).sum();
                         assert!(
