@@ -369,6 +369,10 @@ pub(crate) fn combine<W: Partial>(work: &mut [W], threads: usize) -> (f64, f64) 
     others.iter().fold(first.sums(), |(r, k), o| (r + o.sums().0, k + o.sums().1))
 }
 
+/// One thread's share of [`sum_grads`]: pieces of workspace 0's gradients, each with the matching
+/// pieces of the other workspaces to add into it.
+type AddJob<'a> = Vec<(&'a mut [f32], Vec<&'a [f32]>)>;
+
 /// Adds the gradients of workspaces `1..n` into workspace 0's, every tensor split over
 /// `threads` threads (the sum streams through all the gradients once: memory-bound).
 pub(crate) fn sum_grads<'a>(first: &mut [Vec<f32>], others: impl Iterator<Item = &'a [Vec<f32>]>, threads: usize) {
@@ -378,7 +382,7 @@ pub(crate) fn sum_grads<'a>(first: &mut [Vec<f32>], others: impl Iterator<Item =
     }
     let parts = threads.max(1);
     // Job p: the p-th piece of every tensor, with the matching pieces of the other workspaces.
-    let mut jobs: Vec<Vec<(&mut [f32], Vec<&[f32]>)>> = (0..parts).map(|_| vec![]).collect();
+    let mut jobs: Vec<AddJob> = (0..parts).map(|_| vec![]).collect();
     for (t, g) in first.iter_mut().enumerate() {
         let chunk = g.len().div_ceil(parts).max(1);
         for (p, piece) in g.chunks_mut(chunk).enumerate() {
@@ -387,7 +391,7 @@ pub(crate) fn sum_grads<'a>(first: &mut [Vec<f32>], others: impl Iterator<Item =
             jobs[p].push((piece, theirs));
         }
     }
-    let add = |job: Vec<(&mut [f32], Vec<&[f32]>)>| {
+    let add = |job: AddJob| {
         for (piece, theirs) in job {
             for h in theirs {
                 piece.iter_mut().zip(h).for_each(|(g, h)| *g += h);

@@ -301,10 +301,14 @@ pub struct Stepper {
 
 enum Fused {
     Dense(FusedVae),
-    Conv(FusedConvVae),
+    // Boxed: the conv step carries its layer table, three times the dense one's size.
+    Conv(Box<FusedConvVae>),
 }
 
 impl Fused {
+    fn conv(step: FusedConvVae) -> Self {
+        Fused::Conv(Box::new(step))
+    }
     fn forward_backward(
         &mut self,
         objective: Objective,
@@ -337,9 +341,9 @@ impl Stepper {
         let fused = match objective {
             _ if !allowed => None,
             Objective::Elbo => {
-                FusedVae::new(model).map(Fused::Dense).or_else(|| FusedConvVae::new(model).map(Fused::Conv))
+                FusedVae::new(model).map(Fused::Dense).or_else(|| FusedConvVae::new(model).map(Fused::conv))
             }
-            Objective::McElbo => FusedConvVae::new(model).map(Fused::Conv),
+            Objective::McElbo => FusedConvVae::new(model).map(Fused::conv),
             Objective::Mse | Objective::Bce => FusedVae::new_autoencoder(model, objective).map(Fused::Dense),
         };
         Self { objective, beta, fused }

@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn f16_round_trip_is_within_half_an_ulp() {
-        for &x in &[0.0f32, 1.0, -1.0, 0.1, 3.14159, -2.71828, 65504.0, 1e-5, 6.0e-8, 1234.5] {
+        for &x in &[0.0f32, 1.0, -1.0, 0.1, 3.3, -2.7, 65504.0, 1e-5, 6.0e-8, 1234.5] {
             let y = f16_to_f32(f32_to_f16_bits(x));
             let ulp = if x.abs() < 6.1e-5 { 2f32.powi(-24) } else { x.abs() * 2f32.powi(-10) };
             assert!((x - y).abs() <= ulp / 2.0 + 1e-12, "{x} -> {y}");

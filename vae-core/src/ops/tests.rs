@@ -13,7 +13,12 @@ fn max_diff(a: &Tensor, b: &Tensor) -> R<f64> {
 }
 
 /// Conv2d case: (batch, cin, cout, h, w, k, stride, padding).
-fn conv2d_cases() -> Vec<(usize, usize, usize, usize, usize, usize, usize, usize)> {
+type Conv2dCase = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+/// Conv-transpose case: (batch, cin, cout, h, w, k, stride, padding, output_padding).
+type ConvTCase = (usize, usize, usize, usize, usize, usize, usize, usize, usize);
+
+fn conv2d_cases() -> Vec<Conv2dCase> {
     let mut cases = vec![];
     for &(b, cin, cout) in &[(1, 1, 1), (3, 2, 4), (2, 3, 5)] {
         for &(h, w) in &[(5, 5), (7, 6), (8, 9)] {
@@ -29,8 +34,7 @@ fn conv2d_cases() -> Vec<(usize, usize, usize, usize, usize, usize, usize, usize
     cases
 }
 
-/// Conv-transpose case: (batch, cin, cout, h, w, k, stride, padding, output_padding).
-fn conv_t_cases() -> Vec<(usize, usize, usize, usize, usize, usize, usize, usize, usize)> {
+fn conv_t_cases() -> Vec<ConvTCase> {
     let mut cases = vec![];
     for (b, cin, cout, h, w, k, stride, padding) in conv2d_cases() {
         for op in 0..stride {
