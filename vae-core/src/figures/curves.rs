@@ -2,7 +2,10 @@
 //!
 //! Epochs are numbered from 1. Non-finite values (a diverged epoch) are left out of the line
 //! rather than breaking the chart. With [`LossCurves::log_y`] the y axis is logarithmic, which
-//! keeps a large reconstruction term and a small KL term readable on one chart.
+//! keeps a large reconstruction term and a small KL term readable on one chart. For series over
+//! something other than epochs, [`LossCurves::x_values`] places the points (on a logarithmic axis
+//! with [`LossCurves::log_x`], e.g. a bound against its number of samples `K = 1, 5, 50, 500`).
+//! The legend is drawn for two or more series; a single series is named by the title.
 //!
 //! ```
 //! use vae_core::figures::LossCurves;
@@ -29,6 +32,8 @@ pub struct LossCurves {
     log_y: bool,
     size: (u32, u32),
     x_ticks: Option<Vec<String>>,
+    x_values: Option<Vec<f64>>,
+    log_x: bool,
 }
 
 impl LossCurves {
@@ -42,6 +47,8 @@ impl LossCurves {
             log_y: false,
             size: (760, 440),
             x_ticks: None,
+            x_values: None,
+            log_x: false,
         }
     }
 
@@ -76,10 +83,24 @@ impl LossCurves {
     }
 
     /// Names the points on the x axis instead of numbering them: value `k` of each series is
-    /// drawn at position `k + 1` and labelled `labels[k]`. For series over a parameter that is
-    /// not an epoch, e.g. `K = 1, 5, 50, 500` (evenly spaced, each point labelled with its `K`).
+    /// drawn at position `k + 1` and labelled `labels[k]`. The points are evenly spaced whatever
+    /// the labels say; for a numeric parameter use [`x_values`](Self::x_values).
     pub fn x_ticks(mut self, labels: Vec<String>) -> Self {
         self.x_ticks = Some(labels);
+        self
+    }
+
+    /// Places value `k` of each series at `x = xs[k]` instead of epoch `k + 1` (values past the
+    /// end of `xs`, and non-finite `xs`, are left out). Overrides [`x_ticks`](Self::x_ticks).
+    pub fn x_values(mut self, xs: Vec<f64>) -> Self {
+        self.x_values = Some(xs);
+        self
+    }
+
+    /// Logarithmic x axis (ticks labelled at 1, 2 and 5 times powers of ten); x values <= 0 are
+    /// then left out. Without [`x_values`](Self::x_values) the x values are the epochs.
+    pub fn log_x(mut self, on: bool) -> Self {
+        self.log_x = on;
         self
     }
 
@@ -96,19 +117,33 @@ impl LossCurves {
 
     /// Renders the chart as an SVG document.
     pub fn to_svg(&self) -> Result<String> {
-        let log = self.log_y;
-        let y_of = move |v: f64| -> Option<f64> {
-            match (v.is_finite(), log) {
-                (false, _) => None,
-                (true, false) => Some(v),
-                (true, true) => (v > 0.0).then(|| v.log10()),
-            }
+        let (log_x, log_y) = (self.log_x, self.log_y);
+        let y_ok = move |v: f64| v.is_finite() && (!log_y || v > 0.0);
+        let epochs = self.series.iter().map(|(_, v)| v.len()).max().unwrap_or(0).max(1);
+        // Numeric x positions (x_values, or the epochs on a log axis); `None`: integer epochs.
+        let xs: Option<Vec<f64>> = match (&self.x_values, log_x) {
+            (Some(xs), _) => Some(xs.clone()),
+            (None, true) => Some((1..=epochs).map(|e| e as f64).collect()),
+            (None, false) => None,
         };
-        let epochs = self.series.iter().map(|(_, v)| v.len()).max().unwrap_or(0).max(1) as i32;
-        let (y0, y1) = chart::padded_range(self.series.iter().flat_map(|(_, v)| v.iter().filter_map(|&x| y_of(x))));
+        let x_ok = move |x: f64| x.is_finite() && (!log_x || x > 0.0);
+        // Axis ranges are padded in the axis' own units (decades on a log axis).
+        let to_axis = |v: f64, log: bool| if log { v.log10() } else { v };
+        let from_axis = |v: f64, log: bool| if log { 10f64.powf(v) } else { v };
+        let (y0, y1) = chart::padded_range(
+            self.series.iter().flat_map(|(_, v)| v.iter().filter(|&&y| y_ok(y)).map(|&y| to_axis(y, log_y))),
+        );
+        let (y0, y1) = (from_axis(y0, log_y), from_axis(y1, log_y));
+        let (x0, x1) = match &xs {
+            Some(xs) => {
+                let (a, b) = chart::padded_range(xs.iter().filter(|&&x| x_ok(x)).map(|&x| to_axis(x, log_x)));
+                (from_axis(a, log_x), from_axis(b, log_x))
+            }
+            None => (0.0, 0.0),
+        };
         let names: Vec<String> = self.series.iter().map(|(n, _)| n.clone()).collect();
         let (w, h) = self.size;
-        let legend_w = chart::legend_width(&names);
+        let legend_w = if names.len() > 1 { chart::legend_width(&names) } else { 0 };
         let err = plot_err("loss curves");
         let mut svg = String::new();
         {
@@ -120,40 +155,28 @@ impl LossCurves {
             if let Some(t) = &self.title {
                 builder.caption(t, ("sans-serif", 24));
             }
-            let x_range = if epochs == 1 { 0..2 } else { 1..epochs };
-            let x_fmt = |x: &i32| -> String {
+            let epoch_range = if epochs == 1 { 0..2 } else { 1..epochs as i32 };
+            let epoch_fmt = |x: &i32| -> String {
                 match &self.x_ticks {
                     Some(names) => usize::try_from(*x - 1).ok().and_then(|k| names.get(k)).cloned().unwrap_or_default(),
                     None => x.to_string(),
                 }
             };
-            let y_fmt = |v: &f64| -> String {
-                let a = v.abs();
-                if log && a > 0.0 {
-                    // Label only 1, 2 and 5 times a power of ten; the other ticks stay as grid lines.
-                    let m = a / 10f64.powf(a.log10().floor());
-                    if ![1.0, 2.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 1e-6 * k) {
-                        return String::new();
-                    }
-                }
-                if a != 0.0 && !(1e-3..1e5).contains(&a) {
-                    format!("{v:.1e}")
-                } else if a >= 100.0 {
-                    format!("{v:.0}")
-                } else {
-                    format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
-                }
-            };
-            // Same drawing code for a linear and a logarithmic y axis (different coordinate types).
+            let x_fmt = |v: &f64| tick_label(*v, log_x);
+            let y_fmt = |v: &f64| tick_label(*v, log_y);
+            let x_labels = if log_x { 12 } else { epochs.clamp(2, 12) };
+            // The same drawing code for every pair of axis types (each a different plotters type).
             macro_rules! draw {
-                ($y_range:expr, $y_desc:expr) => {{
-                    let mut chart = builder.build_cartesian_2d(x_range, $y_range).map_err(&err)?;
+                ($x_range:expr, $x_fmt:expr, $x_of:expr, $y_range:expr) => {{
+                    let y_desc = if log_y { format!("{} (log scale)", self.y_label) } else { self.y_label.clone() };
+                    let x_desc = if log_x { format!("{} (log scale)", self.x_label) } else { self.x_label.clone() };
+                    let mut chart = builder.build_cartesian_2d($x_range, $y_range).map_err(&err)?;
                     chart
                         .configure_mesh()
-                        .x_desc(self.x_label.as_str())
-                        .y_desc($y_desc)
-                        .x_labels(epochs.clamp(2, 12) as usize)
-                        .x_label_formatter(&x_fmt)
+                        .x_desc(x_desc)
+                        .y_desc(y_desc)
+                        .x_labels(x_labels)
+                        .x_label_formatter(&$x_fmt)
                         .y_label_formatter(&y_fmt)
                         .axis_desc_style(("sans-serif", 18))
                         .label_style(("sans-serif", 15))
@@ -164,11 +187,11 @@ impl LossCurves {
                         .map_err(&err)?;
                     for (k, (_, values)) in self.series.iter().enumerate() {
                         let c = chart::color(k);
-                        let pts: Vec<(i32, f64)> = values
+                        let pts: Vec<_> = values
                             .iter()
                             .enumerate()
-                            .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
-                            .map(|(i, &v)| (i as i32 + 1, v))
+                            .filter(|&(_, &v)| y_ok(v))
+                            .filter_map(|(i, &v)| $x_of(i).map(|x| (x, v)))
                             .collect();
                         chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(&err)?;
                         if pts.len() <= 40 {
@@ -177,12 +200,19 @@ impl LossCurves {
                     }
                 }};
             }
-            if log {
-                draw!((10f64.powf(y0)..10f64.powf(y1)).log_scale(), format!("{} (log scale)", self.y_label));
-            } else {
-                draw!(y0..y1, self.y_label.clone());
+            let epoch_of = |i: usize| Some(i as i32 + 1);
+            let x_of = |i: usize| xs.as_ref().and_then(|xs| xs.get(i).copied()).filter(|&x| x_ok(x));
+            match (xs.is_some(), log_x, log_y) {
+                (false, _, false) => draw!(epoch_range, epoch_fmt, epoch_of, y0..y1),
+                (false, _, true) => draw!(epoch_range, epoch_fmt, epoch_of, (y0..y1).log_scale()),
+                (true, false, false) => draw!(x0..x1, x_fmt, x_of, y0..y1),
+                (true, false, true) => draw!(x0..x1, x_fmt, x_of, (y0..y1).log_scale()),
+                (true, true, false) => draw!((x0..x1).log_scale(), x_fmt, x_of, y0..y1),
+                (true, true, true) => draw!((x0..x1).log_scale(), x_fmt, x_of, (y0..y1).log_scale()),
             }
-            chart::draw_legend(&legend, None, &names, true).map_err(&err)?;
+            if names.len() > 1 {
+                chart::draw_legend(&legend, None, &names, true).map_err(&err)?;
+            }
             root.present().map_err(&err)?;
         }
         Ok(svg)
@@ -191,6 +221,48 @@ impl LossCurves {
     /// Saves as `.svg` or `.html`.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         super::Figure::save(self, path.as_ref())
+    }
+}
+
+impl LossCurves {
+    /// Train and test loss per epoch of a training run.
+    pub fn from_history(h: &crate::training::History) -> Self {
+        let mut c = Self::new(vec![("train loss".into(), h.train_loss())]);
+        if h.epochs.iter().all(|e| e.test_loss.is_some()) && !h.epochs.is_empty() {
+            c = c.series("test loss", h.test_loss());
+        }
+        c
+    }
+
+    /// The two terms of the negative ELBO per epoch: reconstruction and KL.
+    pub fn recon_vs_kl(h: &crate::training::History) -> Self {
+        Self::new(vec![("reconstruction".into(), h.train_recon()), ("KL".into(), h.train_kl())])
+            .title("reconstruction vs KL (train, per image)")
+    }
+}
+
+impl From<&crate::training::History> for LossCurves {
+    fn from(h: &crate::training::History) -> Self {
+        Self::from_history(h)
+    }
+}
+
+/// A tick label: on a log axis only 1, 2 and 5 times a power of ten are labelled (the other
+/// ticks stay as grid lines); very large or small values in exponent form.
+fn tick_label(v: f64, log: bool) -> String {
+    let a = v.abs();
+    if log && a > 0.0 {
+        let m = a / 10f64.powf(a.log10().floor());
+        if ![1.0, 2.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 1e-6 * k) {
+            return String::new();
+        }
+    }
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else if (v - v.round()).abs() < 1e-9 * a.max(1.0) {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -328,32 +400,48 @@ pub(crate) mod tests {
         assert!(tick(&plain, "3") && !tick(&plain, "5000"));
     }
 
+    /// The `cx` of every `<circle>` (the point markers), in document order.
+    fn circle_xs(svg: &str) -> Vec<f64> {
+        svg.split("<circle")
+            .skip(1)
+            .map(|c| c.split("cx=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn x_values_place_the_points_and_log_x_spaces_them_by_decades() {
+        let ks = vec![1.0, 5.0, 50.0, 500.0];
+        let curves = LossCurves::new(vec![("-L_K".into(), vec![99.0, 97.5, 96.8, 96.5])]).x_label("K").x_values(ks);
+        let log = curves.clone().log_x(true).to_svg().unwrap();
+        assert_well_formed_xml(&log);
+        let cx = circle_xs(&log);
+        assert_eq!(cx.len(), 4, "{log}");
+        // On a log axis 1 -> 5 is log10(5) = 0.70 of the decade 5 -> 50.
+        let (first, decade) = (cx[1] - cx[0], cx[2] - cx[1]);
+        assert!((first / decade - 5f64.log10()).abs() < 0.02, "{cx:?}");
+        assert!(((cx[3] - cx[2]) / decade - 1.0).abs() < 0.02, "{cx:?}");
+        let tick = |svg: &str, t: &str| svg.contains(&format!(">\n{t}\n</text>"));
+        assert!(tick(&log, "1") && tick(&log, "10") && tick(&log, "100") && log.contains("K (log scale)"), "{log}");
+        // On a linear axis the same values are spaced by their differences (450 vs 45; whole pixels).
+        let cx = circle_xs(&curves.to_svg().unwrap());
+        assert!(((cx[3] - cx[2]) / (cx[2] - cx[1]) - 10.0).abs() < 0.3, "{cx:?}");
+        // Values past the end of xs, and non-positive xs on a log axis, are left out.
+        let short = LossCurves::new(vec![("a".into(), vec![1.0, 2.0, 3.0])]).x_values(vec![0.0, 10.0]).log_x(true);
+        assert_eq!(circle_xs(&short.to_svg().unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn a_single_series_has_no_legend_two_do() {
+        let one = LossCurves::new(vec![("lonely series".into(), vec![3.0, 2.0])]).title("t").to_svg().unwrap();
+        assert!(!one.contains("lonely series"), "{one}");
+        let two = LossCurves::new(vec![("a series".into(), vec![3.0, 2.0]), ("b series".into(), vec![4.0, 1.0])]);
+        let two = two.to_svg().unwrap();
+        assert!(two.contains("a series") && two.contains("b series"));
+    }
+
     #[test]
     fn empty_and_single_epoch_series_still_render() {
         assert_well_formed_xml(&LossCurves::new(vec![]).to_svg().unwrap());
         assert_well_formed_xml(&LossCurves::new(vec![("a".into(), vec![1.0])]).to_svg().unwrap());
-    }
-}
-
-impl LossCurves {
-    /// Train and test loss per epoch of a training run.
-    pub fn from_history(h: &crate::training::History) -> Self {
-        let mut c = Self::new(vec![("train loss".into(), h.train_loss())]);
-        if h.epochs.iter().all(|e| e.test_loss.is_some()) && !h.epochs.is_empty() {
-            c = c.series("test loss", h.test_loss());
-        }
-        c
-    }
-
-    /// The two terms of the negative ELBO per epoch: reconstruction and KL.
-    pub fn recon_vs_kl(h: &crate::training::History) -> Self {
-        Self::new(vec![("reconstruction".into(), h.train_recon()), ("KL".into(), h.train_kl())])
-            .title("reconstruction vs KL (train, per image)")
-    }
-}
-
-impl From<&crate::training::History> for LossCurves {
-    fn from(h: &crate::training::History) -> Self {
-        Self::from_history(h)
     }
 }
