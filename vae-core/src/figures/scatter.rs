@@ -32,6 +32,8 @@ pub struct LatentScatter {
     size: (u32, u32),
     max_points: usize,
     point_size: u32,
+    limits: Option<((f64, f64), (f64, f64))>,
+    prior_circles: bool,
 }
 
 impl LatentScatter {
@@ -75,6 +77,8 @@ impl LatentScatter {
             size: (760, 520),
             max_points: 5000,
             point_size: 2,
+            limits: None,
+            prior_circles: false,
         })
     }
 
@@ -111,6 +115,21 @@ impl LatentScatter {
         self
     }
 
+    /// Fixed axis ranges `(x0, x1)`, `(y0, y1)` instead of the data's own (points outside are
+    /// clipped): gives two scatters the same scale so that they can be compared side by side.
+    pub fn limits(mut self, x: (f64, f64), y: (f64, f64)) -> Self {
+        self.limits = Some((x, y));
+        self
+    }
+
+    /// Draws the circles of radius 1 and 2 around the origin: for the prior
+    /// `N(0, I)` on the plotted plane they hold `1 - exp(-r²/2)` of its mass, 39 % and 86 %.
+    /// (Only meaningful when the axes are two code coordinates, not principal components.)
+    pub fn prior_circles(mut self, on: bool) -> Self {
+        self.prior_circles = on;
+        self
+    }
+
     /// Radius of each point in pixels (default 2).
     pub fn point_size(mut self, r: u32) -> Self {
         self.point_size = r.max(1);
@@ -143,22 +162,46 @@ impl LatentScatter {
     pub fn to_svg(&self) -> Result<String> {
         let (points, x_desc, y_desc) = self.projected()?;
         let stride = points.len().div_ceil(self.max_points).max(1);
-        let (x0, x1) = chart::padded_range(points.iter().map(|p| p[0] as f64));
-        let (y0, y1) = chart::padded_range(points.iter().map(|p| p[1] as f64));
+        let ((x0, x1), (y0, y1)) = self.limits.unwrap_or_else(|| {
+            (
+                chart::padded_range(points.iter().map(|p| p[0] as f64)),
+                chart::padded_range(points.iter().map(|p| p[1] as f64)),
+            )
+        });
         let (w, h) = self.size;
-        let legend_w = chart::legend_width(&self.class_names);
+        // At least wide enough for the "N of M points shown" note.
+        let legend_w = chart::legend_width(&self.class_names).max(130);
         let err = plot_err("latent scatter plot");
+        // The layout, built twice below: once to measure the plot area, once to draw.
+        macro_rules! chart_on {
+            ($plot:expr, $x:expr, $y:expr) => {{
+                let mut builder = ChartBuilder::on($plot);
+                builder.margin(12).x_label_area_size(44).y_label_area_size(56);
+                if let Some(t) = &self.title {
+                    builder.caption(t, ("sans-serif", 24));
+                }
+                builder.build_cartesian_2d($x, $y).map_err(&err)?
+            }};
+        }
+        // With the prior's circles, one unit is as long across as up, or they would be ellipses:
+        // widen the axis with fewer units per pixel, measured on a throwaway layout.
+        let ((x0, x1), (y0, y1)) = if self.prior_circles {
+            let mut scratch = String::new();
+            let (pw, ph) = {
+                let root = SVGBackend::with_string(&mut scratch, (w, h)).into_drawing_area();
+                let (plot, _) = root.split_horizontally(w.saturating_sub(legend_w));
+                chart_on!(&plot, x0..x1, y0..y1).plotting_area().dim_in_pixel()
+            };
+            equal_aspect((x0, x1), (y0, y1), (pw.max(1) as f64, ph.max(1) as f64))
+        } else {
+            ((x0, x1), (y0, y1))
+        };
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
             root.fill(&WHITE).map_err(&err)?;
             let (plot, legend) = root.split_horizontally(w.saturating_sub(legend_w));
-            let mut builder = ChartBuilder::on(&plot);
-            builder.margin(12).x_label_area_size(44).y_label_area_size(56);
-            if let Some(t) = &self.title {
-                builder.caption(t, ("sans-serif", 24));
-            }
-            let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(&err)?;
+            let mut chart = chart_on!(&plot, x0..x1, y0..y1);
             chart
                 .configure_mesh()
                 .x_desc(x_desc)
@@ -170,6 +213,16 @@ impl LatentScatter {
                 .bold_line_style(RGBColor(225, 225, 225))
                 .draw()
                 .map_err(&err)?;
+            if self.prior_circles {
+                for r in [1.0, 2.0] {
+                    let ring = (0..=96).map(|i| {
+                        let t = i as f64 * std::f64::consts::TAU / 96.0;
+                        (r * t.cos(), r * t.sin())
+                    });
+                    chart.draw_series(LineSeries::new(ring, BLACK.mix(0.55).stroke_width(2))).map_err(&err)?;
+                }
+            }
+            let inside = |p: &[f32; 2]| (x0..=x1).contains(&(p[0] as f64)) && (y0..=y1).contains(&(p[1] as f64));
             for class in 0..self.class_names.len() {
                 let style = chart::color(class).mix(0.7).filled();
                 let r = self.point_size;
@@ -179,12 +232,23 @@ impl LatentScatter {
                             .iter()
                             .zip(&self.labels)
                             .step_by(stride)
-                            .filter(|(_, l)| **l == class)
+                            .filter(|(p, l)| **l == class && inside(p))
                             .map(|(p, _)| Circle::new((p[0] as f64, p[1] as f64), r, style)),
                     )
                     .map_err(&err)?;
             }
             chart::draw_legend(&legend, Some("class"), &self.class_names, false).map_err(&err)?;
+            // Say what is drawn when it is not everything: a strided subset, clipped points.
+            let drawn = points.iter().step_by(stride).filter(|p| inside(p)).count();
+            if drawn < points.len() {
+                let y = 48 + 22 * (self.class_names.len() as i32 + 1) + 8;
+                let style = ("sans-serif", 14).into_font().color(&RGBColor(90, 90, 90));
+                for (k, line) in
+                    [format!("{drawn} of {}", points.len()), "points shown".to_string()].into_iter().enumerate()
+                {
+                    legend.draw(&Text::new(line, (10, y + 18 * k as i32), style.clone())).map_err(&err)?;
+                }
+            }
             root.present().map_err(&err)?;
         }
         Ok(svg)
@@ -194,6 +258,17 @@ impl LatentScatter {
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         super::Figure::save(self, path.as_ref())
     }
+}
+
+/// The ranges widened about their centres so that a unit spans as many pixels across as up on a
+/// plot area of `(width, height)` pixels.
+fn equal_aspect(x: (f64, f64), y: (f64, f64), (width, height): (f64, f64)) -> ((f64, f64), (f64, f64)) {
+    let per_px = ((x.1 - x.0) / width).max((y.1 - y.0) / height);
+    let widen = |(a, b): (f64, f64), px: f64| {
+        let (mid, half) = ((a + b) / 2.0, per_px * px / 2.0);
+        (mid - half, mid + half)
+    };
+    (widen(x, width), widen(y, height))
 }
 
 /// Projects codes `[N, D]` (`D >= 2`) onto their first two principal components. Returns the
@@ -374,6 +449,49 @@ mod tests {
         let fills: std::collections::BTreeSet<&str> =
             svg.split("fill=\"").skip(1).filter_map(|s| s.split('"').next()).filter(|c| c.starts_with('#')).collect();
         assert!(fills.len() >= 10, "{fills:?}");
+    }
+
+    #[test]
+    fn limits_clip_and_the_legend_says_how_many_points_are_drawn() {
+        // 12 codes on a line from -5.5 to 5.5; limits [-3, 3] keep the 6 inside.
+        let codes: Vec<Vec<f32>> = (0..12).map(|i| vec![i as f32 - 5.5, 0.0]).collect();
+        let fig = LatentScatter::from_codes(codes, vec![0; 12]).unwrap();
+        let all = fig.to_svg().unwrap();
+        assert_eq!(all.matches("<circle").count(), 12 + 1);
+        assert!(!all.contains("points shown"), "everything is drawn: no note");
+        let clipped = fig.clone().limits((-3.0, 3.0), (-3.0, 3.0)).to_svg().unwrap();
+        super::super::curves::tests::assert_well_formed_xml(&clipped);
+        assert_eq!(clipped.matches("<circle").count(), 6 + 1);
+        assert!(clipped.contains("6 of 12") && clipped.contains("points shown"));
+        let strided = fig.clone().max_points(4).to_svg().unwrap();
+        assert!(strided.contains("4 of 12"), "every 3rd point");
+        // The prior's two circles are the only lines of width 2, round in pixels on a wide figure too.
+        let rings_of = |svg: &str| -> Vec<String> {
+            svg.lines()
+                .filter(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
+                .map(String::from)
+                .collect()
+        };
+        assert!(rings_of(&all).is_empty(), "no rings without prior_circles");
+        let rings = rings_of(&fig.clone().prior_circles(true).size(900, 300).to_svg().unwrap());
+        assert_eq!(rings.len(), 2);
+        let ring = &rings[1];
+        let pts: Vec<(f64, f64)> = ring
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(|p| p.split_once(',').map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())).unwrap())
+            .collect();
+        let extent = |f: fn(&(f64, f64)) -> f64| {
+            let v: Vec<f64> = pts.iter().map(f).collect();
+            v.iter().cloned().fold(f64::MIN, f64::max) - v.iter().cloned().fold(f64::MAX, f64::min)
+        };
+        let (across, up) = (extent(|p| p.0), extent(|p| p.1));
+        assert!((across / up - 1.0).abs() < 0.05, "ring {across} x {up} pixels");
     }
 
     #[test]
