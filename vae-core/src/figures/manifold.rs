@@ -10,7 +10,9 @@
 //!
 //! Columns go left to right with increasing `z[i]`; rows go top to bottom with *decreasing*
 //! `z[j]`, so the picture reads like a plot with y pointing up. For `D > 2` the other
-//! dimensions are fixed (default 0, or [`Manifold::base`]).
+//! dimensions are fixed (default 0, or [`Manifold::base`]). The rendered grid carries its
+//! coordinates: each row is titled with its `z[j]`, the grid with the range of `z[i]` (dimensions
+//! numbered from 1 as in the notebooks' `z_1, z_2`); [`Manifold::axes`] turns that off.
 //!
 //! `Phi^-1` is computed with Acklam's rational approximation (relative error below 1.2e-9).
 //!
@@ -95,17 +97,25 @@ pub struct Manifold {
     dims: (usize, usize),
     base: Option<Vec<f32>>,
     captions: bool,
+    axes: bool,
 }
 
 impl Manifold {
     /// `n` values per axis at the normal quantiles of `p = 0.05 ..= 0.95`.
     pub fn quantiles(n: usize) -> Self {
-        Self { n, spacing: Spacing::Quantiles { lo: 0.05, hi: 0.95 }, dims: (0, 1), base: None, captions: false }
+        Self {
+            n,
+            spacing: Spacing::Quantiles { lo: 0.05, hi: 0.95 },
+            dims: (0, 1),
+            base: None,
+            captions: false,
+            axes: true,
+        }
     }
 
     /// `n` values per axis evenly spaced in `lo ..= hi`.
     pub fn linear(n: usize, lo: f64, hi: f64) -> Self {
-        Self { n, spacing: Spacing::Linear { lo, hi }, dims: (0, 1), base: None, captions: false }
+        Self { n, spacing: Spacing::Linear { lo, hi }, dims: (0, 1), base: None, captions: false, axes: true }
     }
 
     /// For a quantile grid: the probability range (default `0.05 ..= 0.95`), inside `(0, 1)`.
@@ -129,6 +139,12 @@ impl Manifold {
     /// Caption each tile with its coordinates `(z[i], z[j])`.
     pub fn captions(mut self, on: bool) -> Self {
         self.captions = on;
+        self
+    }
+
+    /// Label the rows with their `z[j]` and title the grid with the range of `z[i]` (default on).
+    pub fn axes(mut self, on: bool) -> Self {
+        self.axes = on;
         self
     }
 
@@ -204,8 +220,15 @@ impl Manifold {
         let images = decode(&super::codes_tensor(&codes, device)?)?;
         check_count(&images, codes.len(), "Manifold")?;
         let mut grid = ImageGrid::new(&images)?.cols(self.n);
+        let (i, j) = self.dims;
+        if self.axes {
+            let values = self.axis_values()?;
+            let (first, last) = (values[0], values[values.len() - 1]);
+            grid = grid
+                .row_titles(values.iter().rev().map(|v| format!("z{}={}", j + 1, fmt_coord(*v))).collect())
+                .title(format!("z{} = {} ... {}, left to right", i + 1, fmt_coord(first), fmt_coord(last)));
+        }
         if self.captions {
-            let (i, j) = self.dims;
             grid = grid.captions(
                 codes.iter().map(|z| format!("({}, {})", fmt_coord(z[i] as f64), fmt_coord(z[j] as f64))).collect(),
             );
@@ -287,6 +310,20 @@ mod tests {
         // Centre tile: both swept dims 0.
         assert_eq!(decoded_code(&grid, 4, 4), vec![0.0, 1.5, 0.0, 3.5]);
         assert_eq!(decoded_code(&grid, 8, 4), vec![-10.0, 1.5, 10.0, 3.5]);
+    }
+
+    #[test]
+    fn rows_carry_their_coordinate_and_the_title_the_column_range() {
+        let m = Manifold::linear(3, -10.0, 10.0).dims(2, 0);
+        let grid = m.render(4, &Device::Cpu, code_decoder).unwrap();
+        let text = format!("{grid:?}");
+        // Rows top to bottom: z[0] = 10, 0, -10, named z1 (1-based); columns sweep z3.
+        assert!(text.contains(r#"row_titles: ["z1=10.0", "z1=0.0", "z1=-10.0"]"#), "{text}");
+        assert!(text.contains(r#"title: Some("z3 = -10.0 ... 10.0, left to right")"#), "{text}");
+        let bare = m.axes(false).render(4, &Device::Cpu, code_decoder).unwrap();
+        assert!(format!("{bare:?}").contains("row_titles: [], title: None"));
+        let (a, b) = (grid.to_image(), bare.to_image());
+        assert!(a.width() > b.width() && a.height() > b.height(), "room for the row titles and the title");
     }
 
     #[test]
