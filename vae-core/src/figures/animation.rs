@@ -19,6 +19,7 @@
 //! ```
 use super::{ImageGrid, Raster};
 use crate::{Error, Result};
+use candle_core::{DType, Tensor};
 
 /// A sequence of frames with delays, encoded as a looping GIF.
 #[derive(Debug, Clone, Default)]
@@ -102,9 +103,72 @@ impl Animation {
     }
 }
 
+/// One frame of a training animation: fixed `originals` and the model's current `recons` of
+/// them in alternating rows of `cols` tiles (row `original`, row `reconstruction`, the next
+/// `cols` originals, ...), then the decoded fixed prior codes `samples` in rows titled
+/// `prior sample`. Every row is titled, so a single frame reads without the surrounding text.
+///
+/// `originals` and `recons` hold the same number of images, a multiple of `cols`, as does
+/// `samples`; all are `[N, H*W]` (or `[N, 1, H, W]`) with values in `[0, 1]`.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use vae_core::figures::animation::training_frame;
+/// let x = Tensor::zeros((4, 16), candle_core::DType::F32, &Device::Cpu)?;
+/// let frame = training_frame(&x, &x, &x.narrow(0, 0, 2)?, 2)?;
+/// assert_eq!(frame.shape(), (5, 2));
+/// # Ok::<(), vae_core::Error>(())
+/// ```
+pub fn training_frame(originals: &Tensor, recons: &Tensor, samples: &Tensor, cols: usize) -> Result<ImageGrid> {
+    let n = originals.dim(0)?;
+    let m = samples.dim(0)?;
+    if cols == 0 || n % cols != 0 || m % cols != 0 || recons.dims() != originals.dims() {
+        return Err(Error::config(format!(
+            "training_frame: expected originals and recons of the same shape and counts that are multiples of \
+             cols = {cols}, got originals {:?}, recons {:?}, samples {:?}",
+            originals.dims(),
+            recons.dims(),
+            samples.dims()
+        )));
+    }
+    let flat = |t: &Tensor| -> Result<Tensor> { Ok(t.reshape((t.dim(0)?, ()))?.to_dtype(DType::F32)?) };
+    let (originals, recons, samples) = (flat(originals)?, flat(recons)?, flat(samples)?);
+    let (mut rows, mut titles) = (Vec::new(), Vec::new());
+    for k in (0..n).step_by(cols) {
+        rows.push(originals.narrow(0, k, cols)?);
+        rows.push(recons.narrow(0, k, cols)?);
+        titles.extend(["original".to_string(), "reconstruction".to_string()]);
+    }
+    for k in (0..m).step_by(cols) {
+        rows.push(samples.narrow(0, k, cols)?);
+        titles.push("prior sample".to_string());
+    }
+    Ok(ImageGrid::new(&Tensor::cat(&rows, 0)?)?.cols(cols).row_titles(titles))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn training_frame_interleaves_originals_and_reconstructions() {
+        // Tile value = its row in the expected layout / 10, so the order is checkable.
+        let tiles = |vals: &[f32]| {
+            let v: Vec<f32> = vals.iter().flat_map(|&a| [a; 4]).collect();
+            Tensor::from_vec(v, (vals.len(), 4), &Device::Cpu).unwrap()
+        };
+        let originals = tiles(&[0.0, 0.0, 0.2, 0.2]);
+        let recons = tiles(&[0.1, 0.1, 0.3, 0.3]);
+        let samples = tiles(&[0.4, 0.4, 0.5, 0.5]);
+        let g = training_frame(&originals, &recons, &samples, 2).unwrap();
+        assert_eq!(g.shape(), (6, 2));
+        for (i, t) in g.tiles().iter().enumerate() {
+            assert!((t[0] - (i / 2) as f32 / 10.0).abs() < 1e-6, "tile {i} is {}", t[0]);
+        }
+        assert!(training_frame(&originals, &recons, &samples, 3).is_err(), "4 images do not fill rows of 3");
+        assert!(training_frame(&originals, &samples.narrow(0, 0, 2).unwrap(), &samples, 2).is_err());
+    }
 
     /// Frames of a GIF as (delay in ms, RGBA canvas).
     fn decode(gif: &[u8]) -> Vec<(u32, Raster)> {
