@@ -84,6 +84,71 @@ pub fn encode_split(model: &Model, split: &Split) -> Result<Tensor> {
     Ok(Tensor::cat(&parts, 0)?)
 }
 
+/// Burda et al.'s (2016) threshold for [`active_units`]: a dimension whose posterior mean varies
+/// across the data with a variance above 0.01 counts as active. A used dimension's activity is
+/// on the prior's scale of 1 and an unused one's is typically orders of magnitude below 0.01, so the
+/// count seldom hinges on the exact value.
+pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
+
+/// The activity of each latent dimension (Burda et al., 2016):
+/// $A_j = \mathrm{Var}_x\big(\mathbb E_{q(z\mid x)}[z_j]\big) = \mathrm{Var}_x\big(\mu_j(x)\big)$,
+/// the variance across the data set of the posterior mean, from `means` `[N, D]` (one row
+/// $\mu(x)$ per image, e.g. from [`encode_split`]). It is the population variance
+/// $\frac1N \sum_n (\mu_j(x_n) - \bar\mu_j)^2$, computed in `f64`.
+///
+/// A dimension that the model does not use has $q(z_j\mid x) \approx p(z_j) = \mathcal N(0, 1)$
+/// for every $x$: its mean is about 0 whatever the image, so $A_j \approx 0$. A used dimension
+/// moves its mean with the image, on the prior's scale of 1.
+///
+/// ```
+/// # fn main() -> vae_core::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use vae_core::evaluation::unit_activity;
+/// // column 0 swings by +-1, column 1 sits still at 3
+/// let means = Tensor::new(&[[1f32, 3.], [-1., 3.]], &Device::Cpu)?;
+/// assert_eq!(unit_activity(&means)?, [1.0, 0.0]);
+/// # Ok(()) }
+/// ```
+pub fn unit_activity(means: &Tensor) -> Result<Vec<f64>> {
+    let (n, d) = means.dims2().map_err(|_| {
+        Error::config(format!(
+            "unit_activity: the posterior means must be a [N, latent] matrix, got shape {:?}; pass encode_split's output",
+            means.dims()
+        ))
+    })?;
+    if n == 0 {
+        return Err(Error::config("unit_activity: no codes (N = 0); encode a non-empty split"));
+    }
+    let rows = means.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+    // Two passes (mean, then squared deviations): codes far from 0 would lose the variance
+    // to cancellation in E[mu^2] - E[mu]^2.
+    let mean: Vec<f64> = (0..d).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64).collect();
+    Ok((0..d).map(|j| rows.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n as f64).collect())
+}
+
+/// The number of active latent dimensions: those whose [`unit_activity`]
+/// $A_j = \mathrm{Var}_x(\mu_j(x))$ exceeds `threshold` ([`ACTIVE_UNIT_THRESHOLD`] = 0.01 is
+/// Burda et al.'s choice). `means` is `[N, D]`, one posterior mean per image.
+///
+/// ```
+/// # fn main() -> vae_core::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use vae_core::evaluation::{active_units, ACTIVE_UNIT_THRESHOLD};
+/// // variances across the rows: 1, 0.0025, 0
+/// let means = Tensor::new(&[[1f32, 0.05, 2.], [-1., -0.05, 2.]], &Device::Cpu)?;
+/// assert_eq!(active_units(&means, ACTIVE_UNIT_THRESHOLD)?, 1);
+/// assert_eq!(active_units(&means, 0.001)?, 2);
+/// # Ok(()) }
+/// ```
+pub fn active_units(means: &Tensor, threshold: f64) -> Result<usize> {
+    if !(threshold.is_finite() && threshold >= 0.0) {
+        return Err(Error::config(format!(
+            "active_units: threshold {threshold} must be a non-negative finite variance (Burda et al. use 0.01)"
+        )));
+    }
+    Ok(unit_activity(means)?.into_iter().filter(|&a| a > threshold).count())
+}
+
 /// Reconstructions (decoded posterior means) of `images`, in batches.
 pub fn reconstruct_all(model: &Model, images: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
     let n = images.dim(0)?;
@@ -427,6 +492,53 @@ mod tests {
         assert!(msg(class_means(&rows, &[0, 0, 2, 2], 3)).contains("class 1 has no rows"));
         assert!(msg(class_means(&rows, &[0, 0, 3, 1], 3)).contains("label 3"));
         assert!(msg(class_means(&rows, &[0, 1], 3)).contains("4 rows but 2 labels"));
+    }
+
+    #[test]
+    fn unit_activity_is_the_variance_of_each_column_and_active_units_count_above_the_threshold() {
+        let dev = Device::Cpu;
+        // Hand-made means of four images: dimension 0 swings by +-2 (variance 4), dimension 1
+        // by +-1/16 around 1024 (variance 1/256, below the threshold; the offset would swamp it
+        // in E[mu^2] - E[mu]^2), dimension 2 never moves (0), dimension 3 takes 0, 0, 0, 0.4
+        // (mean 0.1, variance (3 * 0.01 + 0.09) / 4 = 0.03).
+        let means = Tensor::new(
+            &[
+                [2f32, 1024.0625, -1., 0.],
+                [-2., 1023.9375, -1., 0.],
+                [2., 1024.0625, -1., 0.],
+                [-2., 1023.9375, -1., 0.4],
+            ],
+            &dev,
+        )
+        .unwrap();
+        let a = unit_activity(&means).unwrap();
+        let want = [4.0, 1.0 / 256.0, 0.0, 0.03];
+        for (j, (got, want)) in a.iter().zip(want).enumerate() {
+            assert!((got - want).abs() < 1e-6, "dimension {j}: activity {got}, want {want}");
+        }
+        assert_eq!(active_units(&means, ACTIVE_UNIT_THRESHOLD).unwrap(), 2);
+        assert_eq!(active_units(&means, 0.001).unwrap(), 3);
+        assert_eq!(active_units(&means, 0.0).unwrap(), 3, "strictly above: a constant dimension is never active");
+        assert_eq!(active_units(&means, 5.0).unwrap(), 0);
+        // Against the brute force on random codes with a different scale per column.
+        let mut rng = Rng::new(9);
+        let z = rng
+            .randn((300, 5), &dev)
+            .unwrap()
+            .broadcast_mul(&Tensor::new(&[1f32, 0.5, 0.1, 0.05, 0.01], &dev).unwrap())
+            .unwrap();
+        let rows = z.to_vec2::<f32>().unwrap();
+        for (j, got) in unit_activity(&z).unwrap().iter().enumerate() {
+            let m = rows.iter().map(|r| r[j] as f64).sum::<f64>() / 300.0;
+            let v = rows.iter().map(|r| (r[j] as f64 - m).powi(2)).sum::<f64>() / 300.0;
+            assert!((got - v).abs() < 1e-9 * v.max(1.0), "column {j}: {got} vs {v}");
+        }
+        // Errors say what was passed and what to pass instead.
+        let msg = |r: Result<usize>| r.unwrap_err().to_string();
+        assert!(msg(active_units(&means, f64::NAN)).contains("threshold NaN"));
+        assert!(msg(active_units(&means, -0.01)).contains("threshold -0.01"));
+        assert!(msg(active_units(&means.flatten_all().unwrap(), 0.01)).contains("[N, latent] matrix, got shape [16]"));
+        assert!(msg(active_units(&means.narrow(0, 0, 0).unwrap(), 0.01)).contains("N = 0"));
     }
 
     #[test]
