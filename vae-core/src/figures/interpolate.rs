@@ -7,8 +7,11 @@
 //!
 //! `slerp(a, b, t) = sin((1 - t) w) / sin(w) * a + sin(t w) / sin(w) * b`, `cos(w) = a.b / (|a| |b|)`,
 //!
-//! which keeps the norm when `|a| = |b|`. When `a` and `b` are (anti-)parallel `sin(w)` vanishes
-//! and slerp falls back to lerp.
+//! which keeps the norm when `|a| = |b|`. In general its midpoint has
+//! `|slerp(a, b, 1/2)|^2 = (|a| - |b|)^2 / (2 (1 + cos w)) + |a| |b| >= |a| |b|`: it never dips
+//! below the geometric mean of the two norms, while for equal norms lerp's midpoint
+//! `|a + b| / 2 = |a| cos(w / 2)` goes to 0 as `w` approaches a half turn. When `a` and `b` are (anti-)parallel `sin(w)` vanishes and slerp
+//! falls back to lerp.
 //!
 //! Attribute arithmetic: with codes of "smiling woman" `a`, "neutral woman" `b`, "neutral
 //! man" `c`, the code `a - b + c` often decodes to a smiling man.
@@ -194,6 +197,21 @@ mod tests {
         assert!((cos(&m, &a) - cos(&m, &b)).abs() < 1e-6);
         // Parallel codes fall back to lerp.
         assert_eq!(slerp(&[1.0, 1.0], &[2.0, 2.0], 0.5), vec![1.5, 1.5]);
+    }
+
+    #[test]
+    fn slerp_midpoint_norm_matches_its_closed_form_and_never_dips_below_the_geometric_mean() {
+        let mut rng = crate::rng::Rng::new(3);
+        for _ in 0..50 {
+            let (a, b) = (rng.normal_vec(20), rng.normal_vec(20));
+            let b: Vec<f32> = b.iter().map(|x| 2.0 * x).collect();
+            let (na, nb) = (norm(&a) as f64, norm(&b) as f64);
+            let cos = a.iter().zip(&b).map(|(x, y)| (x * y) as f64).sum::<f64>() / (na * nb);
+            let want = ((na - nb).powi(2) / (2.0 * (1.0 + cos)) + na * nb).sqrt();
+            let got = norm(&slerp(&a, &b, 0.5)) as f64;
+            assert!((got - want).abs() < 1e-4 * want, "{got} vs closed form {want}");
+            assert!(got >= (na * nb).sqrt() * (1.0 - 1e-6));
+        }
     }
 
     #[test]
