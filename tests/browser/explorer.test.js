@@ -101,6 +101,19 @@ async function main() {
       await page.goto('file://' + path.join(dir, c.file));
       await page.waitForFunction(() => window.__explorer && window.__explorer.ready, null, { timeout: 20000 });
       const L = await page.evaluate(() => window.__explorer.layout);
+      // Dimensions are named 1-based (z1, z2, ...), as in the course's formulas and figures.
+      const names = await page.evaluate(() => ({
+        zread: document.getElementById('zread').textContent,
+        options: Array.from(document.querySelectorAll('#dimx option')).map((o) => o.textContent),
+        sliders: Array.from(document.querySelectorAll('#sliders label')).map((l) => l.firstChild.textContent),
+      }));
+      const want = Array.from({ length: c.latent_dim }, (_, i) => 'z' + (i + 1));
+      const zreadNames = names.zread.split(/\s+/).filter((s) => s.includes('=') && !s.startsWith('class=')).map((s) => s.split('=')[0]);
+      check(JSON.stringify(zreadNames) === JSON.stringify(want), `z readout names the dimensions ${want[0]}..${want[want.length - 1]}: ${zreadNames.join(' ')}`);
+      if (c.latent_dim > 2) {
+        check(JSON.stringify(names.options) === JSON.stringify(want) && JSON.stringify(names.sliders) === JSON.stringify(want),
+          `axis selectors and sliders are named ${want[0]}..${want[want.length - 1]}`);
+      }
 
       for (const p of c.probes) {
         if (p.label !== null) await page.selectOption('#klass', String(p.label));

@@ -127,6 +127,8 @@
   var paintAnim = painter($('anim'), ANIM);
 
   // ---- points and the plane ----
+  // Dimension i (0-based in the data and in z[]) is shown as z1, z2, ... like the course's z_1, z_2.
+  function zname(i) { return 'z' + (i + 1); }
   var P = D.plane.px, lo = D.plane.lo, hi = D.plane.hi, dx = D.plane.dx, dy = D.plane.dy;
   var N = D.points.n, PD = D.points.d, pts = N ? f16(D.points.xs) : new Float32Array(0), labs = N ? u32(D.points.labels) : new Uint32Array(0);
   var names = D.class_names, NC = names.length;
@@ -157,7 +159,7 @@
     }
     bctx.globalAlpha = 1;
     bctx.fillStyle = '#6b7280'; bctx.font = '11px system-ui, sans-serif';
-    bctx.fillText('z' + dx + ' \u2192', P - 44, P - 16); bctx.save(); bctx.translate(14, 44); bctx.rotate(-Math.PI / 2); bctx.fillText('z' + dy + ' \u2192', 0, 0); bctx.restore();
+    bctx.fillText(zname(dx) + ' \u2192', P - 44, P - 16); bctx.save(); bctx.translate(14, 44); bctx.rotate(-Math.PI / 2); bctx.fillText(zname(dy) + ' \u2192', 0, 0); bctx.restore();
   }
 
   // ---- state ----
@@ -168,7 +170,7 @@
   function fmt(v) { return (v >= 0 ? '\u2007' : '') + v.toFixed(3); }
   function showZ() {
     var s = '';
-    for (var i = 0; i < LD; i++) s += (i ? (i % 4 ? '  ' : '\n') : '') + 'z' + i + '=' + fmt(z[i]);
+    for (var i = 0; i < LD; i++) s += (i ? (i % 4 ? '  ' : '\n') : '') + zname(i) + '=' + fmt(z[i]);
     if (K) s += '\nclass=' + names[label];
     $('zread').textContent = s;
     for (i = 0; i < sliders.length; i++) if (sliders[i]) { sliders[i].value = z[i]; sliderVals[i].textContent = z[i].toFixed(2); }
@@ -260,10 +262,10 @@
     for (var i = 0; i < LD; i++) {
       var lab = document.createElement('label'), s = document.createElement('input'), v = document.createElement('span');
       s.type = 'range'; s.min = lo; s.max = hi; s.step = (hi - lo) / 400; s.value = 0; s.dataset.dim = i;
-      lab.appendChild(document.createTextNode('z' + i)); lab.appendChild(s); lab.appendChild(v); box.appendChild(lab);
+      lab.appendChild(document.createTextNode(zname(i))); lab.appendChild(s); lab.appendChild(v); box.appendChild(lab);
       s.addEventListener('input', function (e) { var d = +e.target.dataset.dim; z[d] = +e.target.value; render(); drawOverlay(); });
       sliders.push(s); sliderVals.push(v);
-      [sx, sy].forEach(function (sel) { var o = document.createElement('option'); o.value = i; o.textContent = 'z' + i; sel.appendChild(o); });
+      [sx, sy].forEach(function (sel) { var o = document.createElement('option'); o.value = i; o.textContent = zname(i); sel.appendChild(o); });
     }
     sx.value = dx; sy.value = dy;
     var onAxes = function () {

@@ -82,7 +82,9 @@ impl LatentPoints for Vec<Vec<f32>> {
 #[derive(Clone, Debug)]
 pub struct ExplorerOptions {
     pub title: String,
-    /// The two latent dimensions spanning the plane at first (changeable in the page).
+    /// The two latent dimensions spanning the plane at first (changeable in the page), as
+    /// 0-based indices into `z`; the page names dimension `i` z`i + 1`, as the course writes
+    /// $z_1, z_2, \dots$.
     pub plane_dims: (usize, usize),
     /// Plane range `[lo, hi]` on both axes; `None` picks a symmetric range covering 99.5 %
     /// of the point coordinates (at least `[-1, 1]`; `[-3, 3]` without points).
@@ -169,11 +171,15 @@ impl Explorer {
         self
     }
 
-    /// Which two latent dimensions span the plane at first.
+    /// Which two latent dimensions span the plane at first: 0-based indices into `z`, so
+    /// `with_plane_dims(0, 1)` is the page's z1 (x) and z2 (y).
     pub fn with_plane_dims(mut self, x: usize, y: usize) -> Result<Self> {
         let d = self.spec.latent_dim;
         if x >= d || y >= d || (x == y && d > 1) {
-            return Err(cfg(format!("plane dims ({x}, {y}) must be two different dimensions below {d}")));
+            return Err(cfg(format!(
+                "plane dims ({x}, {y}) must be two different 0-based indices below the latent size {d} \
+                 (the page shows index i as z{{i+1}})"
+            )));
         }
         self.options.plane_dims = (x, y);
         Ok(self)

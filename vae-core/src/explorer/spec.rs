@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use vae_core::explorer::{Activation, DecoderLayer, DecoderSpec, OutputKind};
-//! // z (2) -> 4 pixels, a 2x2 "image" whose logits are z0 + z1 and z0 - z1.
+//! // z (2) -> 4 pixels, a 2x2 "image" whose logits are z[0] + z[1] and z[0] - z[1].
 //! let spec = DecoderSpec {
 //!     latent_dim: 2,
 //!     layers: vec![DecoderLayer::Dense {
