@@ -3,6 +3,9 @@
 //!
 //! ```sh
 //! cargo run --release --example gallery            # needs `make data`; about 2 minutes on 2 cores
+//! # explorer.png is a screenshot of the explorer.html it writes:
+//! chromium --headless --hide-scrollbars --window-size=1100,760 \
+//!     --screenshot=docs/gallery/explorer.png docs/gallery/explorer.html
 //! ```
 use candle_core::{Device, Tensor};
 use vae_core::data::{Corruption, FashionMnist, Mnist};
@@ -39,11 +42,13 @@ fn main() -> vae_core::Result<()> {
     LatentScatter::new(&z, &test.labels)?
         .class_names(mnist.class_names.clone())
         .title("MNIST test set in the VAE's latent plane")
+        .prior_circles(true)
         .save(out.join("scatter.svg"))?;
     let decode = |z: &Tensor| vae.decode(z, None);
     Manifold::quantiles(15).render(2, &dev, decode)?.save(out.join("manifold.png"))?;
     Manifold::linear(9, -6.0, 6.0)
         .captions(true)
+        .axes(false)
         .render(2, &dev, decode)?
         .save(out.join("manifold_out_of_range.png"))?;
     let q = vae.encode(&test.images.narrow(0, 0, 2)?, None)?;
