@@ -213,15 +213,6 @@ impl LatentScatter {
                 .bold_line_style(RGBColor(225, 225, 225))
                 .draw()
                 .map_err(&err)?;
-            if self.prior_circles {
-                for r in [1.0, 2.0] {
-                    let ring = (0..=96).map(|i| {
-                        let t = i as f64 * std::f64::consts::TAU / 96.0;
-                        (r * t.cos(), r * t.sin())
-                    });
-                    chart.draw_series(LineSeries::new(ring, BLACK.mix(0.55).stroke_width(2))).map_err(&err)?;
-                }
-            }
             let inside = |p: &[f32; 2]| (x0..=x1).contains(&(p[0] as f64)) && (y0..=y1).contains(&(p[1] as f64));
             for class in 0..self.class_names.len() {
                 let style = chart::color(class).mix(0.7).filled();
@@ -236,6 +227,16 @@ impl LatentScatter {
                             .map(|(p, _)| Circle::new((p[0] as f64, p[1] as f64), r, style)),
                     )
                     .map_err(&err)?;
+            }
+            // Over the points: under them a dense cloud would hide the circles.
+            if self.prior_circles {
+                for r in [1.0, 2.0] {
+                    let ring = (0..=96).map(|i| {
+                        let t = i as f64 * std::f64::consts::TAU / 96.0;
+                        (r * t.cos(), r * t.sin())
+                    });
+                    chart.draw_series(LineSeries::new(ring, BLACK.mix(0.55).stroke_width(2))).map_err(&err)?;
+                }
             }
             chart::draw_legend(&legend, Some("class"), &self.class_names, false).map_err(&err)?;
             // Say what is drawn when it is not everything: a strided subset, clipped points.
