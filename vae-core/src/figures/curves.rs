@@ -127,18 +127,9 @@ impl LossCurves {
             (None, false) => None,
         };
         let x_ok = move |x: f64| x.is_finite() && (!log_x || x > 0.0);
-        // Axis ranges are padded in the axis' own units (decades on a log axis).
-        let to_axis = |v: f64, log: bool| if log { v.log10() } else { v };
-        let from_axis = |v: f64, log: bool| if log { 10f64.powf(v) } else { v };
-        let (y0, y1) = chart::padded_range(
-            self.series.iter().flat_map(|(_, v)| v.iter().filter(|&&y| y_ok(y)).map(|&y| to_axis(y, log_y))),
-        );
-        let (y0, y1) = (from_axis(y0, log_y), from_axis(y1, log_y));
+        let (y0, y1) = axis_range(self.series.iter().flat_map(|(_, v)| v.iter().copied().filter(|&y| y_ok(y))), log_y);
         let (x0, x1) = match &xs {
-            Some(xs) => {
-                let (a, b) = chart::padded_range(xs.iter().filter(|&&x| x_ok(x)).map(|&x| to_axis(x, log_x)));
-                (from_axis(a, log_x), from_axis(b, log_x))
-            }
+            Some(xs) => axis_range(xs.iter().copied().filter(|&x| x_ok(x)), log_x),
             None => (0.0, 0.0),
         };
         let names: Vec<String> = self.series.iter().map(|(n, _)| n.clone()).collect();
@@ -244,6 +235,17 @@ impl LossCurves {
 impl From<&crate::training::History> for LossCurves {
     fn from(h: &crate::training::History) -> Self {
         Self::from_history(h)
+    }
+}
+
+/// The padded range of an axis over `values`, padded in the axis' own units (decades on a log
+/// axis, where every value must be positive).
+fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    if log {
+        let (a, b) = chart::padded_range(values.map(f64::log10));
+        (10f64.powf(a), 10f64.powf(b))
+    } else {
+        chart::padded_range(values)
     }
 }
 
