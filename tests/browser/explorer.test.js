@@ -110,6 +110,20 @@ async function main() {
       const want = Array.from({ length: c.latent_dim }, (_, i) => 'z' + (i + 1));
       const zreadNames = names.zread.split(/\s+/).filter((s) => s.includes('=') && !s.startsWith('class=')).map((s) => s.split('=')[0]);
       check(JSON.stringify(zreadNames) === JSON.stringify(want), `z readout names the dimensions ${want[0]}..${want[want.length - 1]}: ${zreadNames.join(' ')}`);
+      // The readout: every full line holds the same number of entries, and it fits in its panel.
+      const zlayout = await page.evaluate(() => {
+        const el = document.getElementById('zread');
+        const textWidth = (node) => { const r = document.createRange(); r.selectNodeContents(node); return r.getBoundingClientRect().width; };
+        const lines = el.textContent.split('\n').filter((l) => !l.startsWith('class='));
+        // Rendered lines: a wrapped line adds a line box, a collapsed newline removes one.
+        const rendered = Math.round(el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight));
+        return { perLine: lines.map((l) => l.split('=').length - 1), width: Math.ceil(textWidth(el)), image: document.getElementById('view').clientWidth,
+          textLines: el.textContent.split('\n').length, rendered };
+      });
+      const full = zlayout.perLine.slice(0, -1);
+      check(full.every((k) => k === zlayout.perLine[0]) && zlayout.perLine[zlayout.perLine.length - 1] <= zlayout.perLine[0]
+        && zlayout.width <= zlayout.image && zlayout.rendered === zlayout.textLines,
+        `z readout in even rows (${zlayout.perLine.join('/')} per line; ${zlayout.rendered} lines shown for ${zlayout.textLines}), ${zlayout.width} px wide under a ${zlayout.image} px image`);
       if (c.latent_dim > 2) {
         check(JSON.stringify(names.options) === JSON.stringify(want) && JSON.stringify(names.sliders) === JSON.stringify(want),
           `axis selectors and sliders are named ${want[0]}..${want[want.length - 1]}`);

@@ -168,9 +168,21 @@
   var hook = { ready: false, lastDecodeMs: NaN, decodeTimes: [], layout: { big: BIG, thumb: 0, gap: 0, frames: FR, width: W, height: H, channels: C, plane: P } };
   window.__explorer = hook;
   function fmt(v) { return (v >= 0 ? '\u2007' : '') + v.toFixed(3); }
+  // The readout is a table in monospace: every entry padded to the widest (z1 and z20 line up)
+  // and as many per line as fit under the decoded image, so 20 dimensions wrap into even rows.
+  var ZW = zname(LD - 1).length + 7, ZCOLS = (function () {
+    var c = document.createElement('canvas').getContext('2d');
+    c.font = getComputedStyle($('zread')).font;
+    var cw = c.measureText('0').width || 7.3;
+    return Math.max(1, Math.min(LD, Math.floor((W * BIG + 2 * cw) / ((ZW + 2) * cw))));
+  })();
   function showZ() {
-    var s = '';
-    for (var i = 0; i < LD; i++) s += (i ? (i % 4 ? '  ' : '\n') : '') + zname(i) + '=' + fmt(z[i]);
+    var s = '', line = [];
+    for (var i = 0; i < LD; i++) {
+      var e = zname(i) + '=' + fmt(z[i]);
+      line.push(e + ' '.repeat(Math.max(0, ZW - e.length)));
+      if (line.length === ZCOLS || i === LD - 1) { s += (s ? '\n' : '') + line.join('  ').replace(/\s+$/, ''); line = []; }
+    }
     if (K) s += '\nclass=' + names[label];
     $('zread').textContent = s;
     for (i = 0; i < sliders.length; i++) if (sliders[i]) { sliders[i].value = z[i]; sliderVals[i].textContent = z[i].toFixed(2); }
