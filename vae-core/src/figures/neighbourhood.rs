@@ -58,6 +58,24 @@ impl Neighbourhood {
         self
     }
 
+    /// The two dimensions with the smallest standard deviations, narrowest first (ties: lower
+    /// index first). For a VAE posterior these are the dimensions the code pins down most
+    /// tightly for this input: the ones it uses most.
+    ///
+    /// ```
+    /// use vae_core::figures::Neighbourhood;
+    /// assert_eq!(Neighbourhood::narrowest_dims(&[0.9, 0.1, 0.5, 0.1]), (1, 3));
+    /// ```
+    ///
+    /// # Panics
+    /// If `std` has fewer than two values.
+    pub fn narrowest_dims(std: &[f32]) -> (usize, usize) {
+        assert!(std.len() >= 2, "Neighbourhood::narrowest_dims: need at least 2 dimensions, got {}", std.len());
+        let mut order: Vec<usize> = (0..std.len()).collect();
+        order.sort_by(|&a, &b| std[a].total_cmp(&std[b]));
+        (order[0], order[1])
+    }
+
     /// Largest offset in standard deviations (default 2).
     pub fn k(mut self, k: f64) -> Self {
         self.k = k;
@@ -148,5 +166,12 @@ mod tests {
         assert!((grid.tiles()[12][0] - 0.3).abs() < 1e-6);
         assert!(Neighbourhood::new(vec![0.0; 2], vec![1.0; 3]).is_err());
         assert!(nb.dims(0, 0).codes().is_err());
+    }
+
+    #[test]
+    fn narrowest_dims_sorts_by_std_and_keeps_ties_in_index_order() {
+        assert_eq!(Neighbourhood::narrowest_dims(&[0.3, 0.2]), (1, 0));
+        assert_eq!(Neighbourhood::narrowest_dims(&[0.5, 0.07, 0.9, 0.07, 0.06]), (4, 1));
+        assert_eq!(Neighbourhood::narrowest_dims(&[1.0; 20]), (0, 1));
     }
 }
