@@ -89,7 +89,7 @@ if command -v evcxr_jupyter >/dev/null 2>&1; then
   end "found $(command -v evcxr_jupyter)"
 else
   command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust (https://rustup.rs) first"
-  log "  installing evcxr_jupyter $EVCXR_VERSION with cargo (about 20 minutes on 2 cores, once)"
+  log "  installing evcxr_jupyter $EVCXR_VERSION with cargo (7-20 minutes on 2 cores, once)"
   cargo install --locked "evcxr_jupyter@$EVCXR_VERSION" </dev/null \
     || die "cargo install evcxr_jupyter failed (needs a C compiler; see the log above)"
   export PATH="$CARGO_BIN:$PATH"
