@@ -60,7 +60,8 @@ impl Module for ConvDecoder {
     fn forward(&self, z: &Tensor) -> Result<Tensor> {
         let b = z.dim(0)?;
         let (c, h, w) = self.start;
-        let mut x = self.fc.forward(z)?.relu()?.reshape((b, c, h, w))?;
+        // contiguous: CUDA's matmul rejects other strides (see `DenseStack::forward_t`).
+        let mut x = self.fc.forward(&z.contiguous()?)?.relu()?.reshape((b, c, h, w))?;
         let last = self.deconvs.len() - 1;
         for (i, d) in self.deconvs.iter().enumerate() {
             x = if i < last { d.forward_relu(&x)? } else { d.forward(&x)? };

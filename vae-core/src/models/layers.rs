@@ -351,7 +351,10 @@ impl DenseStack {
 
 impl ModuleT for DenseStack {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = x.clone();
+        // CUDA's matmul takes only contiguous (or transposed) inputs, where the CPU's takes any
+        // strides: a caller's slice such as a posterior mean cut out of `[B, 2 * latent]`
+        // failed `vae eval` on a GPU. The copy is free when `x` is contiguous already.
+        let mut h = x.contiguous()?;
         for (lin, bn) in &self.layers {
             h = lin.forward(&h)?;
             if let Some(bn) = bn {

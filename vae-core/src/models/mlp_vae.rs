@@ -100,7 +100,8 @@ impl MlpVae {
 
 /// Splits `[B, 2 * latent]` into the mean and the clamped log-variance.
 pub(crate) fn split_gaussian(h: &Tensor, latent: usize) -> Result<(Tensor, Tensor)> {
-    let mean = h.narrow(1, 0, latent)?;
+    // Contiguous, so the mean can go straight into a matmul on CUDA (see `DenseStack`).
+    let mean = h.narrow(1, 0, latent)?.contiguous()?;
     let logvar = h.narrow(1, latent, latent)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
     Ok((mean, logvar))
 }
