@@ -337,6 +337,42 @@ pub fn class_means(rows: &Tensor, labels: &[u32], num_classes: usize) -> Result<
     Ok(weights.matmul(&flat)?.reshape(dims)?)
 }
 
+/// The index of the most typical example of `class`: the row whose code lies nearest (Euclidean
+/// distance) to the mean code of that class. A data set's first example of a class is whatever
+/// came first, sometimes an odd one; the one nearest the class mean is what the model takes
+/// for an ordinary member, which makes it the better picture of the class (for an
+/// interpolation's ends, say).
+///
+/// ```
+/// # fn main() -> vae_core::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use vae_core::evaluation::typical_example;
+/// // class 1 has codes 0, 3 and 4 along one axis: its mean is 7/3, nearest to 3 (row 2)
+/// let codes = Tensor::new(&[[0f32], [9.], [3.], [4.]], &Device::Cpu)?;
+/// assert_eq!(typical_example(&codes, &[1, 0, 1, 1], 1)?, 2);
+/// # Ok(()) }
+/// ```
+pub fn typical_example(codes: &Tensor, labels: &[u32], class: u32) -> Result<usize> {
+    let n = codes.dim(0)?;
+    if n != labels.len() {
+        return Err(Error::config(format!("typical_example: {n} codes but {} labels", labels.len())));
+    }
+    let rows: Vec<Vec<f32>> = codes.detach().flatten_from(1)?.to_dtype(DType::F32)?.to_vec2()?;
+    let members: Vec<usize> = (0..n).filter(|&i| labels[i] == class).collect();
+    if members.is_empty() {
+        return Err(Error::config(format!("typical_example: no example of class {class} among the {n} labels")));
+    }
+    let dim = rows[0].len();
+    let mut mean = vec![0f64; dim];
+    for &i in &members {
+        for (m, &v) in mean.iter_mut().zip(&rows[i]) {
+            *m += v as f64 / members.len() as f64;
+        }
+    }
+    let dist = |i: usize| -> f64 { rows[i].iter().zip(&mean).map(|(&v, &m)| (v as f64 - m).powi(2)).sum() };
+    Ok(members.into_iter().min_by(|&a, &b| dist(a).total_cmp(&dist(b))).expect("members is not empty"))
+}
+
 /// Indices that sort `scores` from lowest to highest (NaNs last); `ranking(s)[0]` is the index
 /// of the lowest score, the last element that of the highest. Ties keep their order.
 ///
@@ -443,6 +479,20 @@ pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, cfg: &FewLabe
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn typical_example_is_the_member_nearest_its_class_mean_not_the_first() {
+        // class 0: an outlier first, then three codes around (1, 1); class 1 elsewhere
+        let codes =
+            Tensor::new(&[[9f32, 9.], [1., 1.2], [0.9, 1.], [1.3, 1.1], [-5., 0.], [1., 1.]], &Device::Cpu).unwrap();
+        let labels = [0, 0, 0, 0, 1, 1];
+        // class 0's mean is (3.05, 3.075): nearest is row 3 (1.3, 1.1), not the outlier at row 0
+        assert_eq!(typical_example(&codes, &labels, 0).unwrap(), 3);
+        assert_eq!(typical_example(&codes, &labels, 1).unwrap(), 4); // a tie keeps the lower index
+        let err = typical_example(&codes, &labels, 2).unwrap_err().to_string();
+        assert!(err.contains("no example of class 2"), "{err}");
+        assert!(typical_example(&codes, &labels[..5], 0).is_err());
+    }
 
     #[test]
     fn knn_and_probe_separate_separable_clusters() {
