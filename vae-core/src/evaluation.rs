@@ -357,20 +357,16 @@ pub fn typical_example(codes: &Tensor, labels: &[u32], class: u32) -> Result<usi
     if n != labels.len() {
         return Err(Error::config(format!("typical_example: {n} codes but {} labels", labels.len())));
     }
-    let rows: Vec<Vec<f32>> = codes.detach().flatten_from(1)?.to_dtype(DType::F32)?.to_vec2()?;
-    let members: Vec<usize> = (0..n).filter(|&i| labels[i] == class).collect();
+    let members: Vec<u32> = (0..n as u32).filter(|&i| labels[i as usize] == class).collect();
     if members.is_empty() {
         return Err(Error::config(format!("typical_example: no example of class {class} among the {n} labels")));
     }
-    let dim = rows[0].len();
-    let mut mean = vec![0f64; dim];
-    for &i in &members {
-        for (m, &v) in mean.iter_mut().zip(&rows[i]) {
-            *m += v as f64 / members.len() as f64;
-        }
-    }
-    let dist = |i: usize| -> f64 { rows[i].iter().zip(&mean).map(|(&v, &m)| (v as f64 - m).powi(2)).sum() };
-    Ok(members.into_iter().min_by(|&a, &b| dist(a).total_cmp(&dist(b))).expect("members is not empty"))
+    let idx = Tensor::new(members.as_slice(), codes.device())?;
+    let rows = codes.detach().flatten_from(1)?.to_dtype(DType::F32)?.index_select(&idx, 0)?;
+    let dist = rows.broadcast_sub(&rows.mean_keepdim(0)?)?.sqr()?.sum(1)?.to_vec1::<f32>()?;
+    // min_by keeps the first of equal distances: a tie goes to the lower index
+    let nearest = (0..members.len()).min_by(|&a, &b| dist[a].total_cmp(&dist[b])).expect("members is not empty");
+    Ok(members[nearest] as usize)
 }
 
 /// Indices that sort `scores` from lowest to highest (NaNs last); `ranking(s)[0]` is the index
