@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 use candle_core::{Device, Tensor};
 use vae_core::data::{Dataset, Split};
+use vae_core::models::Model;
 use vae_core::rng::Rng;
 
 /// `n` 28x28 images of three blob classes: a bright square at one of three places.
@@ -35,4 +36,9 @@ pub fn blob_dataset(n_train: usize, n_test: usize) -> Dataset {
         height: 28,
         width: 28,
     }
+}
+
+/// Every parameter of `m` by name, in `named_vars`' (sorted) order, copied to the host.
+pub fn weights(m: &Model) -> Vec<(String, Vec<f32>)> {
+    m.params().named_vars().into_iter().map(|(n, v)| (n, v.flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect()
 }

@@ -7,24 +7,13 @@
 //! run where one is lent (`cargo test --workspace --features vae-core/cuda`).
 #![cfg(feature = "cuda")]
 mod common;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use vae_core::checkpoint;
 use vae_core::models::Model;
 use vae_core::training::{TrainConfig, Trainer};
 
 fn gpu() -> Device {
     Device::new_cuda(0).expect("these tests need a CUDA GPU: built with the `cuda` feature but none is usable")
-}
-
-fn weights(m: &Model) -> Vec<(String, Vec<f32>)> {
-    let mut named: Vec<(String, Vec<f32>)> = m
-        .params()
-        .named_vars()
-        .into_iter()
-        .map(|(n, v)| (n, v.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -41,7 +30,11 @@ fn every_model_starts_and_trains_on_the_gpu_as_on_the_cpu() {
         let on_cpu = Model::from_name(name, None, 3, &cpu).unwrap();
         let on_gpu = Model::from_name(name, None, 3, &gpu).unwrap();
         assert!(on_gpu.device().is_cuda(), "{name}: model not on the GPU");
-        assert_eq!(weights(&on_cpu), weights(&on_gpu), "{name}: initial weights differ between CPU and GPU");
+        assert_eq!(
+            common::weights(&on_cpu),
+            common::weights(&on_gpu),
+            "{name}: initial weights differ between CPU and GPU"
+        );
 
         let h_cpu = Trainer::new(cfg.clone()).fit(&on_cpu, &data).unwrap();
         let h_gpu = Trainer::new(cfg.clone()).fit(&on_gpu, &data_gpu).unwrap();
@@ -81,7 +74,7 @@ fn a_checkpoint_written_from_the_gpu_loads_on_the_cpu() {
     checkpoint::save(&model, &path).unwrap();
     let back = checkpoint::load(&path, &Device::Cpu).unwrap();
     assert!(back.device().is_cpu());
-    assert_eq!(weights(&model), weights(&back));
+    assert_eq!(common::weights(&model), common::weights(&back));
 
     let z = Tensor::new(&[[0.5f32, -1.0], [1.5, 0.25]], &Device::Cpu).unwrap();
     let on_gpu = model.decode(&z.to_device(&gpu).unwrap(), None).unwrap().to_device(&Device::Cpu).unwrap();

@@ -12,10 +12,6 @@ fn quiet(epochs: usize) -> TrainConfig {
     TrainConfig { epochs, batch_size: 32, quiet: true, ..TrainConfig::default() }
 }
 
-fn weights(m: &Model) -> Vec<Vec<f32>> {
-    m.params().named_vars().into_iter().map(|(_, v)| v.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
-}
-
 #[test]
 fn every_model_learns_the_blobs() {
     let data = common::blob_dataset(192, 48);
@@ -41,7 +37,7 @@ fn same_seed_gives_bit_identical_training() {
             ..quiet(2)
         };
         let h = Trainer::new(cfg).fit(&m, &data).unwrap();
-        (weights(&m), h.epochs.iter().map(|e| (e.train_loss, e.test_loss)).collect::<Vec<_>>())
+        (common::weights(&m), h.epochs.iter().map(|e| (e.train_loss, e.test_loss)).collect::<Vec<_>>())
     };
     let a = run(7);
     let b = run(7);
@@ -86,7 +82,7 @@ fn absurd_learning_rate_stops_with_epoch_and_batch_and_never_saves_nan() {
         assert!(!p.exists());
     } else {
         let back = vae_core::checkpoint::load(&p, &Device::Cpu).unwrap();
-        assert!(weights(&back).iter().flatten().all(|x| x.is_finite()));
+        assert!(common::weights(&back).iter().flat_map(|(_, v)| v).all(|x| x.is_finite()));
     }
 }
 
@@ -140,11 +136,11 @@ fn few_labels_runs_three_classifiers_and_leaves_the_pretrained_model_alone() {
     let data = common::blob_dataset(300, 90);
     let m = Model::from_name("mlp-ae", Some(8), 0, &Device::Cpu).unwrap();
     Trainer::new(quiet(2)).fit(&m, &data).unwrap();
-    let before = weights(&m);
+    let before = common::weights(&m);
     let few = few_labels(&m, &data.train, &data.test, &FewLabelsConfig { classes: 3, n_labels: 9, steps: 40, seed: 0 })
         .unwrap();
     assert_eq!(few.n_labels, 9);
-    assert_eq!(weights(&m), before, "fine-tuning must work on a copy of the encoder");
+    assert_eq!(common::weights(&m), before, "fine-tuning must work on a copy of the encoder");
     // Three well separated blobs, three labels each: every variant should beat chance (1/3)
     // clearly, and the frozen encoder's codes already separate them.
     for (what, acc) in [
