@@ -296,8 +296,8 @@ impl FusedConvVae {
                 p.inverse().apply(g, out);
             }
         }
-        let (recon, kl) = (recon / b as f64, beta.map_or(1.0, f64::from) * kl / b as f64);
-        Ok(StepLoss { total: recon + kl, recon, kl })
+        let (recon, kl) = (recon / b as f64, kl / b as f64);
+        Ok(StepLoss { total: recon + beta.map_or(1.0, f64::from) * kl, recon, kl })
     }
 
     /// The gradient of the last step for one of the model's parameters (by tensor identity).
@@ -609,7 +609,7 @@ mod tests {
         t: &Tensor,
         eps: &[f32],
         kl_term: KlTerm,
-    ) -> (f64, f64, candle_core::backprop::GradStore) {
+    ) -> (f64, f64, f64, candle_core::backprop::GradStore) {
         let q = model.encode_t(x, None, true).unwrap();
         let lv = q.logvar.clone().unwrap();
         let e = Tensor::from_slice(eps, q.mean.shape(), &Device::Cpu).unwrap();
@@ -623,7 +623,14 @@ mod tests {
             }
         };
         let recon = bce_with_logits(&logits, t).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() as f64;
-        (total.to_scalar::<f32>().unwrap() as f64, recon, total.backward().unwrap())
+        // The KL part unweighted: the analytic KL, or the Monte Carlo ELBO less the reconstruction.
+        let kl = match kl_term {
+            KlTerm::MonteCarlo => total.to_scalar::<f32>().unwrap() as f64 - recon,
+            KlTerm::Analytic { .. } => {
+                kl_standard_normal(&q.mean, &lv).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() as f64
+            }
+        };
+        (total.to_scalar::<f32>().unwrap() as f64, recon, kl, total.backward().unwrap())
     }
 
     fn check(batch: usize, threads: usize, latent: usize, denoising: bool, kl_term: KlTerm) {
@@ -643,13 +650,18 @@ mod tests {
         // Twice: the second step reuses the buffers of the first.
         for _ in 0..2 {
             let loss = step.forward_backward(&x, &t, &eps, kl_term).unwrap();
-            let (reference, recon, grads) = autograd(&model, &x, &t, &eps, kl_term);
+            let (reference, recon, kl, grads) = autograd(&model, &x, &t, &eps, kl_term);
             assert!(
                 (loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0),
                 "loss {} vs autograd {reference}",
                 loss.total
             );
             assert!((loss.recon - recon).abs() < 1e-4 * recon.max(1.0), "recon {} vs autograd {recon}", loss.recon);
+            assert!(
+                (loss.kl - kl).abs() < 1e-3 * reference.abs().max(1.0),
+                "kl {} vs autograd {kl} ({kl_term:?})",
+                loss.kl
+            );
             for (name, var) in model.params().named_vars() {
                 let want = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
                 let got = step.gradient(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));

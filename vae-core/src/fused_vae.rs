@@ -57,7 +57,8 @@ use crate::ops::kernels::{matmul, num_threads, split, Mat};
 use candle_core::{DType, Storage, Tensor, TensorId};
 use std::ops::Range;
 
-/// Batch-mean loss of one step and its parts (the KL part already weighted by beta).
+/// Batch-mean loss of one step and its parts: `total = recon + beta * kl`, with `kl` itself
+/// unweighted, as [`Objective::compute`](crate::objective::Objective::compute) reports it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepLoss {
     pub total: f64,
@@ -248,9 +249,8 @@ impl FusedVae {
             ws.run(shape, rows(x, d, &r), rows(t, d, &r), y, rows(eps, zl, &r), r.len())
         });
         let (recon, kl) = combine(&mut self.work[..ranges.len()], self.threads);
-        let recon = recon / b as f64;
-        let kl = beta * kl / b as f64;
-        Ok(StepLoss { total: recon + kl, recon, kl })
+        let (recon, kl) = (recon / b as f64, kl / b as f64);
+        Ok(StepLoss { total: recon + beta * kl, recon, kl })
     }
 
     /// A conditional model's labels as indices, checked against the batch and the classes.
@@ -745,7 +745,7 @@ mod tests {
         y: Option<&Tensor>,
         eps: &[f32],
         beta: f64,
-    ) -> (f64, candle_core::backprop::GradStore) {
+    ) -> (f64, f64, candle_core::backprop::GradStore) {
         let q = model.encode_t(x, y, true).unwrap();
         let lv = q.logvar.clone().unwrap();
         let e = Tensor::from_slice(eps, q.mean.shape(), &Device::Cpu).unwrap();
@@ -753,8 +753,9 @@ mod tests {
         let logits = model.decode_logits_t(&z, y, true).unwrap();
         let recon = bce_with_logits(&logits, t).unwrap().mean_all().unwrap();
         let kl = kl_standard_normal(&q.mean, &lv).unwrap().mean_all().unwrap();
-        let total = (recon + (kl * beta).unwrap()).unwrap();
-        (total.to_scalar::<f32>().unwrap() as f64, total.backward().unwrap())
+        let total = (recon + (&kl * beta).unwrap()).unwrap();
+        let kl = kl.to_scalar::<f32>().unwrap() as f64;
+        (total.to_scalar::<f32>().unwrap() as f64, kl, total.backward().unwrap())
     }
 
     fn check(cfg: MlpVaeConfig, batch: usize, threads: usize, beta: f64, denoising: bool) {
@@ -769,12 +770,14 @@ mod tests {
         // Twice: the second step reuses the buffers of the first.
         for _ in 0..2 {
             let loss = step.forward_backward(&x, &t, y.as_ref(), &eps, beta).unwrap();
-            let (reference, grads) = autograd(&model, &x, &t, y.as_ref(), &eps, beta);
+            let (reference, kl, grads) = autograd(&model, &x, &t, y.as_ref(), &eps, beta);
             assert!(
                 (loss.total - reference).abs() < 1e-4 * reference.abs().max(1.0),
                 "loss {} vs autograd {reference}",
                 loss.total
             );
+            // The KL is reported unweighted, whatever beta is.
+            assert!((loss.kl - kl).abs() < 1e-4 * kl.max(1.0), "kl {} vs autograd {kl} (beta {beta})", loss.kl);
             for (name, var) in model.params().named_vars() {
                 let want = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
                 let got = step.gradient(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));

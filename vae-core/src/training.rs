@@ -94,7 +94,8 @@ impl Default for TrainConfig {
     }
 }
 
-/// What one epoch did. Losses are per image (sum over pixels, mean over images).
+/// What one epoch did. Losses are per image (sum over pixels, mean over images); the loss is
+/// `recon + beta * kl`, and `kl` is reported unweighted on every path.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     pub epoch: usize,
@@ -411,7 +412,8 @@ impl Stepper {
 pub fn format_epoch(s: &EpochStats, epochs: usize, variational: bool) -> String {
     let mut line = format!("epoch {:>3}/{epochs}  train {:.3}", s.epoch, s.train_loss);
     if variational {
-        line += &format!(" (recon {:.3} + kl {:.3})", s.train_recon, s.train_kl);
+        // No "+": with beta != 1 the loss is recon + beta * kl.
+        line += &format!(" (recon {:.3}, kl {:.3})", s.train_recon, s.train_kl);
     }
     if let Some(t) = s.test_loss {
         line += &format!("  test {t:.3}");

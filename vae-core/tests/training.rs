@@ -48,6 +48,24 @@ fn same_seed_gives_bit_identical_training() {
 }
 
 #[test]
+fn the_kl_is_reported_unweighted_whatever_beta_is() {
+    // The fused CPU steps (dense VAE, conv VAE) once reported beta * KL as train_kl while the
+    // autograd path and every test_kl reported the KL itself.
+    let data = common::blob_dataset(96, 96);
+    for name in ["mlp-vae", "conv-vae", "cvae"] {
+        let model = Model::from_name(name, None, 0, &Device::Cpu).unwrap();
+        let cfg = TrainConfig { beta: 4.0, objective: Some(Objective::Elbo), lr: 1e-9, ..quiet(1) };
+        let e = Trainer::new(cfg).fit(&model, &data).unwrap().epochs[0].clone();
+        let total = e.train_recon + 4.0 * e.train_kl;
+        assert!((e.train_loss - total).abs() < 1e-3 * total, "{name}: {} != recon + 4 kl = {total}", e.train_loss);
+        // A tiny lr keeps the weights, and train and test hold the same kind of images: the two KLs
+        // measure the same thing and must agree in scale, not differ by the factor beta.
+        let ratio = e.train_kl / e.test_kl.unwrap();
+        assert!((0.5..2.0).contains(&ratio), "{name}: train kl {} vs test kl {:?}", e.train_kl, e.test_kl);
+    }
+}
+
+#[test]
 fn lr_milestones_and_history_are_recorded() {
     let data = common::blob_dataset(64, 16);
     let m = Model::from_name("mlp-ae", None, 0, &Device::Cpu).unwrap();
