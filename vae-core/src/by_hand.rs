@@ -16,11 +16,11 @@
 //! |---|---|
 //! | $\partial L/\partial \ell$ | $(\mathrm{sigmoid}(\ell) - x)/B$ |
 //! | $W_4, b_4$ | $g^\top \delta_\ell$, $\sum_b \delta_\ell$ |
-//! | $\delta_g$ | $\delta_\ell W_4^\top \odot [zW_3 + b_3 > 0]$ |
-//! | $\partial L/\partial z$ | $\delta_g W_3^\top$ |
+//! | $\delta_{\hat g}$ (before the ReLU) | $\delta_\ell W_4^\top \odot [zW_3 + b_3 > 0]$ |
+//! | $\partial L/\partial z$ | $\delta_{\hat g} W_3^\top$ |
 //! | $\partial L/\partial \mu$ | $\partial L/\partial z + \mu/B$ |
 //! | $\partial L/\partial \log\sigma^2$ | $\partial L/\partial z \odot \tfrac12\sigma\odot\epsilon + \tfrac12(\sigma^2 - 1)/B$ |
-//! | $\delta_h$ | $(\delta_\mu W_\mu^\top + \delta_v W_v^\top)\odot[xW_1 + b_1 > 0]$ |
+//! | $\delta_{\hat h}$ (before the ReLU) | $(\delta_\mu W_\mu^\top + \delta_v W_v^\top)\odot[xW_1 + b_1 > 0]$ |
 //!
 //! [`autograd_gradients`] computes the same loss with candle `Var`s and `backward()`, which is
 //! how the notebook (and the tests) check every line of [`backward`].

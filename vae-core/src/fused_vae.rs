@@ -31,7 +31,7 @@
 //! trains the dense [`MlpAutoencoder`](crate::models::MlpAutoencoder)
 //! ([`FusedVae::new_autoencoder`]): the code layer feeds the decoder directly, and the loss is
 //! the BCE above or the squared error of the sigmoid outputs,
-//! $\frac1B\sum_b\sum_i(\sigma(\ell_{bi}) - x_{bi})^2$
+//! $\frac1B\sum_b\sum_i(\mathrm{sigmoid}(\ell_{bi}) - x_{bi})^2$
 //! ([`Objective::Mse`](crate::objective::Objective::Mse)). The tests check loss and gradients
 //! against candle's autograd.
 //!
@@ -114,7 +114,7 @@ enum Loss {
     /// An autoencoder's BCE with logits.
     Bce,
     /// An autoencoder's squared error of the sigmoid outputs:
-    /// $\partial/\partial\ell\,(\sigma(\ell) - t)^2 = 2(\sigma - t)\,\sigma(1 - \sigma)$.
+    /// $\partial/\partial\ell\,(s - t)^2 = 2(s - t)\,s(1 - s)$ with $s = \mathrm{sigmoid}(\ell)$.
     Mse,
 }
 
@@ -461,8 +461,8 @@ widest_simd! {
 }
 
 widest_simd! {
-    /// Sum over one row of $(\sigma(\ell) - t)^2$, writing $2(\sigma - t)\,\sigma(1 - \sigma)/B$ into `d`
-    /// (both $\sigma$ and $1 - \sigma$ from $e^{-|\ell|}$, so neither cancels).
+    /// Sum over one row of $(s - t)^2$, $s = \mathrm{sigmoid}(\ell)$, writing $2(s - t)\,s(1 - s)/B$ into `d`
+    /// (both $s$ and $1 - s$ from $e^{-|\ell|}$, so neither cancels).
     fn mse_row(logits: &[f32], target: &[f32], d: &mut [f32], inv_b: f32) -> f32 {
         row_loss(logits, target, d, |l, t| {
             let e = exp_nonpositive(-l.abs());

@@ -3,7 +3,7 @@
 //!
 //! - Bernoulli log-likelihood through a numerically stable binary cross-entropy on logits:
 //!   $\mathrm{BCE}(\ell, x) = \max(\ell, 0) - \ell x + \log(1 + e^{-|\ell|})$, finite for
-//!   $|\ell| = 10^4$ where the naive $-x\log\sigma(\ell) - (1-x)\log(1-\sigma(\ell))$ is not.
+//!   $|\ell| = 10^4$ where the naive $-x\log\mathrm{sigmoid}(\ell) - (1-x)\log(1-\mathrm{sigmoid}(\ell))$ is not.
 //! - Squared error $\sum_i (\hat x_i - x_i)^2$ and the Gaussian log-likelihood
 //!   $\log \mathcal N(x; \mu, \sigma^2) = -\tfrac12 \sum_i [(x_i-\mu_i)^2 e^{-\log\sigma^2_i} + \log\sigma^2_i + \log 2\pi]$.
 //! - Analytic $\mathrm{KL}(\mathcal N(\mu, \sigma^2) \,\|\, \mathcal N(0, I)) = -\tfrac12 \sum_j (1 + \log\sigma^2_j - \mu_j^2 - \sigma^2_j)$.
@@ -85,7 +85,7 @@ pub fn mc_elbo(logits: &Tensor, x: &Tensor, z: &Tensor, mean: &Tensor, logvar: &
 /// $\sum_i H(p_i)$ with $H(p) = -p\log p - (1-p)\log(1-p)$ and $0 \log 0 = 0$.
 ///
 /// This is the smallest binary cross-entropy any decoder can reach on grey-level targets `p`
-/// ($\mathrm{BCE}(\ell, p) = H(p) + \mathrm{KL}(p\,\|\,\sigma(\ell))$), i.e. the floor under the
+/// ($\mathrm{BCE}(\ell, p) = H(p) + \mathrm{KL}(p\,\|\,\mathrm{sigmoid}(\ell))$), i.e. the floor under the
 /// "negative log-likelihood" of a Bernoulli model trained on grey levels. Values outside
 /// $[0, 1]$ give NaN.
 pub fn bernoulli_entropy(p: &Tensor) -> Result<Tensor> {
@@ -151,7 +151,7 @@ impl CustomOp2 for FusedBce {
     }
 }
 
-/// $\partial/\partial\ell_i = (\sigma(\ell_i) - x_i)\, g_{\mathrm{row}}$ in one pass.
+/// $\partial/\partial\ell_i = (\mathrm{sigmoid}(\ell_i) - x_i)\, g_{\mathrm{row}}$ in one pass.
 struct FusedBceGrad;
 
 impl CustomOp3 for FusedBceGrad {

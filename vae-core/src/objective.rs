@@ -2,7 +2,7 @@
 //!
 //! | objective | loss per example |
 //! |---|---|
-//! | [`Objective::Mse`] | $\sum_i (\sigma(\ell_i) - x_i)^2$ (autoencoders) |
+//! | [`Objective::Mse`] | $\sum_i (\mathrm{sigmoid}(\ell_i) - x_i)^2$ (autoencoders) |
 //! | [`Objective::Bce`] | $\mathrm{BCE}(\ell, x)$ (autoencoders with a Bernoulli decoder) |
 //! | [`Objective::Elbo`] | $\mathrm{BCE}(\ell, x) + \beta\,\mathrm{KL}(q(z|x)\,\|\,\mathcal N(0,I))$, the negative ELBO for $\beta = 1$ (PyTorch example) |
 //! | [`Objective::McElbo`] | $-[\log p(x|z) + \log p(z) - \log q(z|x)]$, one $z \sim q$ (TF tutorial) |
@@ -36,7 +36,7 @@ pub enum Objective {
 }
 
 impl Objective {
-    /// Mean squared error for autoencoders, the analytic-KL ELBO for VAEs.
+    /// Squared error (summed over pixels) for autoencoders, the analytic-KL ELBO for VAEs.
     pub fn default_for(model: &Model) -> Self {
         if model.is_variational() {
             Objective::Elbo

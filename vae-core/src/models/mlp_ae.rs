@@ -1,8 +1,9 @@
 //! The classic fully connected autoencoder.
 //!
-//! $z = f_\phi(x)$, $\hat x = \sigma(g_\theta(z))$: an encoder of dense layers squeezes the 784
-//! pixels into a small code, a mirrored decoder expands it back to pixel logits. Trained to
-//! minimise a reconstruction loss (mean squared error by default), it learns a code, not a
+//! $z = f_\phi(x)$, $\hat x = g_\theta(z) = \mathrm{sigmoid}(\ell)$: an encoder of dense layers
+//! squeezes the 784 pixels into a small code, a mirrored decoder expands it back to pixel logits
+//! $\ell$ (the losses take the logits; `Model::decode` applies the sigmoid). Trained to minimise a
+//! reconstruction loss (squared error summed over pixels by default), it learns a code, not a
 //! distribution: nothing makes the code space well organised, which is what the VAE adds.
 //!
 //! ```
