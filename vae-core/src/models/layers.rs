@@ -124,14 +124,22 @@ pub fn conv2d_with(
     scheme: InitScheme,
     vb: VarBuilder,
 ) -> Result<Conv2d> {
-    let shape = [c_out, c_in, k, k];
-    let (wi, bi) = scheme.weight_bias(fan_in(&shape), c_out * k * k);
-    Ok(Conv2d {
-        weight: vb.get_with_hints(shape.to_vec(), "weight", wi)?,
-        bias: vb.get_with_hints(c_out, "bias", bi)?,
-        stride,
-        padding,
-    })
+    let (weight, bias) = kernel_and_bias([c_out, c_in, k, k], c_out, c_out * k * k, scheme, &vb)?;
+    Ok(Conv2d { weight, bias, stride, padding })
+}
+
+/// A convolution's weight of `shape` and its `c_out` biases, drawn as `scheme` says. `fan_out` is
+/// Glorot's: output channels times the kernel area for a convolution; for a transposed one,
+/// whose weight is `[c_in, c_out, k, k]`, Keras counts input channels times the area.
+fn kernel_and_bias(
+    shape: [usize; 4],
+    c_out: usize,
+    fan_out: usize,
+    scheme: InitScheme,
+    vb: &VarBuilder,
+) -> Result<(Tensor, Tensor)> {
+    let (wi, bi) = scheme.weight_bias(fan_in(&shape), fan_out);
+    Ok((vb.get_with_hints(shape.to_vec(), "weight", wi)?, vb.get_with_hints(c_out, "bias", bi)?))
 }
 
 impl Module for Conv2d {
@@ -187,16 +195,8 @@ pub fn conv_transpose2d_with(
     scheme: InitScheme,
     vb: VarBuilder,
 ) -> Result<ConvTranspose2d> {
-    let shape = [c_in, c_out, k, k];
-    let (wi, bi) = scheme.weight_bias(fan_in(&shape), c_in * k * k);
-    Ok(ConvTranspose2d {
-        weight: vb.get_with_hints(shape.to_vec(), "weight", wi)?,
-        bias: vb.get_with_hints(c_out, "bias", bi)?,
-        stride,
-        padding,
-        output_padding,
-        crop_end: 0,
-    })
+    let (weight, bias) = kernel_and_bias([c_in, c_out, k, k], c_out, c_in * k * k, scheme, &vb)?;
+    Ok(ConvTranspose2d { weight, bias, stride, padding, output_padding, crop_end: 0 })
 }
 
 /// Keras's `Conv2DTranspose(padding='same')`: output `in * stride`. Of the `k - stride` rows and

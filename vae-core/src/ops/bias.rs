@@ -155,51 +155,31 @@ mod tests {
     use crate::rng::Rng;
     use candle_core::{Device, Var};
 
-    #[test]
-    fn bias_relu_matches_the_composed_ops_forward_and_backward() {
-        let mut rng = Rng::new(3);
+    /// `fast` against `slow` (the same op composed from candle's), forward and backward.
+    fn check(seed: u64, fast: impl Fn(&Tensor, &Tensor) -> Result<Tensor>, slow: impl Fn(&Tensor) -> Result<Tensor>) {
+        let mut rng = Rng::new(seed);
         let x = Var::from_tensor(&rng.randn((3, 4, 5, 6), &Device::Cpu).unwrap()).unwrap();
         let b = Var::from_tensor(&rng.randn(4, &Device::Cpu).unwrap()).unwrap();
         let w = rng.randn((3, 4, 5, 6), &Device::Cpu).unwrap();
-        let fast = add_channel_bias_relu(x.as_tensor(), b.as_tensor()).unwrap();
-        let slow = x.as_tensor().broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1)).unwrap()).unwrap().relu().unwrap();
-        assert!((&fast - &slow).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() < 1e-6);
-        let gf = fast.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
-        let gs = slow.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+        let max_abs = |t: Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let f = fast(x.as_tensor(), b.as_tensor()).unwrap();
+        let s = slow(&x.as_tensor().broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1)).unwrap()).unwrap()).unwrap();
+        assert!(max_abs((&f - &s).unwrap()) < 1e-6);
+        let gf = f.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = s.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
         for v in [&x, &b] {
-            let d = (gf.get(v).unwrap() - gs.get(v).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_abs((gf.get(v).unwrap() - gs.get(v).unwrap()).unwrap());
             assert!(d < 1e-4, "{d}");
         }
     }
 
     #[test]
+    fn bias_relu_matches_the_composed_ops_forward_and_backward() {
+        check(3, add_channel_bias_relu, |t| t.relu());
+    }
+
+    #[test]
     fn matches_broadcast_add_forward_and_backward() {
-        let mut rng = Rng::new(2);
-        let x = Var::from_tensor(&rng.randn((3, 4, 5, 6), &Device::Cpu).unwrap()).unwrap();
-        let b = Var::from_tensor(&rng.randn(4, &Device::Cpu).unwrap()).unwrap();
-        let w = rng.randn((3, 4, 5, 6), &Device::Cpu).unwrap();
-        let fast = add_channel_bias(x.as_tensor(), b.as_tensor()).unwrap();
-        let slow = x.as_tensor().broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1)).unwrap()).unwrap();
-        assert!((&fast - &slow).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() < 1e-6);
-        let gf = fast.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
-        let gs = slow.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
-        for v in [&x, &b] {
-            let d = (gf.get(v).unwrap() - gs.get(v).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(d < 1e-4, "{d}");
-        }
+        check(2, add_channel_bias, |t| Ok(t.clone()));
     }
 }
