@@ -68,20 +68,26 @@ pub(crate) fn cond_input(x: &Tensor, labels: Option<&Tensor>, classes: Option<us
     }
 }
 
+/// What a dense encoder and its mirrored decoder share.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseShape<'a> {
+    /// Pixels per image.
+    pub input_dim: usize,
+    /// Hidden layer widths from the image inward; the decoder uses them in reverse.
+    pub hidden: &'a [usize],
+    pub activation: Activation,
+    pub batch_norm: bool,
+    /// Classes of a conditional model, whose label goes in one-hot beside the input.
+    pub classes: Option<usize>,
+}
+
 impl MlpEncoder {
-    pub fn new(
-        input_dim: usize,
-        hidden: &[usize],
-        out_dim: usize,
-        act: Activation,
-        bn: bool,
-        classes: Option<usize>,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let in_dim = input_dim + classes.unwrap_or(0);
-        let body = dense_stack(in_dim, hidden, act, bn, vb.pp("body"))?;
-        let last = hidden.last().copied().unwrap_or(in_dim);
-        Ok(Self { body, code: linear(last, out_dim, vb.pp("code"))?, num_classes: classes })
+    /// `out_dim` outputs: the code of an autoencoder, mean and log-variance of a VAE.
+    pub fn new(shape: &DenseShape, out_dim: usize, vb: VarBuilder) -> Result<Self> {
+        let in_dim = shape.input_dim + shape.classes.unwrap_or(0);
+        let body = dense_stack(in_dim, shape.hidden, shape.activation, shape.batch_norm, vb.pp("body"))?;
+        let last = shape.hidden.last().copied().unwrap_or(in_dim);
+        Ok(Self { body, code: linear(last, out_dim, vb.pp("code"))?, num_classes: shape.classes })
     }
     pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let x = cond_input(x, labels, self.num_classes)?;
@@ -96,20 +102,13 @@ impl Module for MlpEncoder {
 }
 
 impl MlpDecoder {
-    pub fn new(
-        latent: usize,
-        hidden: &[usize],
-        output_dim: usize,
-        act: Activation,
-        bn: bool,
-        classes: Option<usize>,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let in_dim = latent + classes.unwrap_or(0);
-        let rev: Vec<usize> = hidden.iter().rev().copied().collect();
-        let body = dense_stack(in_dim, &rev, act, bn, vb.pp("body"))?;
+    /// From a `latent`-dimensional code back to `shape.input_dim` pixel logits.
+    pub fn new(shape: &DenseShape, latent: usize, vb: VarBuilder) -> Result<Self> {
+        let in_dim = latent + shape.classes.unwrap_or(0);
+        let rev: Vec<usize> = shape.hidden.iter().rev().copied().collect();
+        let body = dense_stack(in_dim, &rev, shape.activation, shape.batch_norm, vb.pp("body"))?;
         let last = rev.last().copied().unwrap_or(in_dim);
-        Ok(Self { body, out: linear(last, output_dim, vb.pp("out"))?, num_classes: classes })
+        Ok(Self { body, out: linear(last, shape.input_dim, vb.pp("out"))?, num_classes: shape.classes })
     }
     /// Pixel logits.
     pub fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
@@ -134,25 +133,16 @@ pub struct MlpAutoencoder {
 
 impl MlpAutoencoder {
     pub fn new(cfg: &MlpAeConfig, vb: VarBuilder) -> Result<Self> {
+        let shape = DenseShape {
+            input_dim: cfg.input_dim,
+            hidden: &cfg.hidden,
+            activation: cfg.activation,
+            batch_norm: false,
+            classes: cfg.num_classes,
+        };
         Ok(Self {
-            encoder: MlpEncoder::new(
-                cfg.input_dim,
-                &cfg.hidden,
-                cfg.latent,
-                cfg.activation,
-                false,
-                cfg.num_classes,
-                vb.pp("encoder"),
-            )?,
-            decoder: MlpDecoder::new(
-                cfg.latent,
-                &cfg.hidden,
-                cfg.input_dim,
-                cfg.activation,
-                false,
-                cfg.num_classes,
-                vb.pp("decoder"),
-            )?,
+            encoder: MlpEncoder::new(&shape, cfg.latent, vb.pp("encoder"))?,
+            decoder: MlpDecoder::new(&shape, cfg.latent, vb.pp("decoder"))?,
         })
     }
 }

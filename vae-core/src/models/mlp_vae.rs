@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 use super::layers::Activation;
-use super::mlp_ae::{MlpDecoder, MlpEncoder};
+use super::mlp_ae::{DenseShape, MlpDecoder, MlpEncoder};
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
@@ -74,25 +74,16 @@ pub struct MlpVae {
 
 impl MlpVae {
     pub fn new(cfg: &MlpVaeConfig, vb: VarBuilder) -> Result<Self> {
+        let shape = DenseShape {
+            input_dim: cfg.input_dim,
+            hidden: &cfg.hidden,
+            activation: cfg.activation,
+            batch_norm: cfg.batch_norm,
+            classes: cfg.num_classes,
+        };
         Ok(Self {
-            encoder: MlpEncoder::new(
-                cfg.input_dim,
-                &cfg.hidden,
-                2 * cfg.latent,
-                cfg.activation,
-                cfg.batch_norm,
-                cfg.num_classes,
-                vb.pp("encoder"),
-            )?,
-            decoder: MlpDecoder::new(
-                cfg.latent,
-                &cfg.hidden,
-                cfg.input_dim,
-                cfg.activation,
-                cfg.batch_norm,
-                cfg.num_classes,
-                vb.pp("decoder"),
-            )?,
+            encoder: MlpEncoder::new(&shape, 2 * cfg.latent, vb.pp("encoder"))?,
+            decoder: MlpDecoder::new(&shape, cfg.latent, vb.pp("decoder"))?,
             latent: cfg.latent,
         })
     }
