@@ -230,7 +230,7 @@ impl Trainer {
                 samples_per_s: seen as f64 / secs,
             };
             if !cfg.quiet {
-                println!("{}", format_epoch(&stats, cfg.epochs, model.is_variational()));
+                print_progress(&format_epoch(&stats, cfg.epochs, model.is_variational()));
             }
             on_epoch(&stats, model)?;
             history.epochs.push(stats);
@@ -406,6 +406,14 @@ impl Stepper {
         }
         Ok(out)
     }
+}
+
+/// Writes `line` and a newline to stdout, ignoring a stdout that is closed or full: a reader
+/// that went away (`vae train ... | head -1`, a pager quit early) must not stop a run that would
+/// still save its checkpoint, as `println!` does by panicking.
+pub fn print_progress(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// One progress line per epoch.

@@ -1,7 +1,7 @@
 //! The `vae` binary's contract: bad arguments exit 2 with usage, runtime errors exit 1 with one
 //! clear line, and the train -> eval -> sample path works on a small data directory.
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use vae_core::data::idx::encode_idx;
 
 fn read_png(path: impl AsRef<Path>) -> vae_core::figures::Raster {
@@ -89,8 +89,8 @@ fn missing_data_and_checkpoints_exit_1_with_the_fix() {
     assert!(err.contains("missing data file"), "{err}");
 }
 
-#[test]
-fn train_eval_on_a_tiny_mnist_directory() {
+/// A data root holding `mnist/` with 64 training and 16 test images of stripes.
+fn tiny_mnist() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("mnist");
     std::fs::create_dir(&dir).unwrap();
@@ -104,6 +104,40 @@ fn train_eval_on_a_tiny_mnist_directory() {
     .unwrap();
     std::fs::write(dir.join("t10k-images-idx3-ubyte"), encode_idx(&[16, 28, 28], &img[..16 * 784])).unwrap();
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), encode_idx(&[16], &[1; 16])).unwrap();
+    root
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_training_or_the_save() {
+    let root = tiny_mnist();
+    for json in [false, true] {
+        let ckpt = root.path().join(format!("piped-{json}.safetensors"));
+        let mut args = vec!["train", "--model", "mlp-vae", "--epochs", "2", "--batch-size", "16"];
+        args.extend(["--out", ckpt.to_str().unwrap()]);
+        if json {
+            args.push("--json");
+        }
+        // The read end is gone before the binary starts: its first line already meets a broken pipe.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_vae"))
+            .args(&args)
+            .env("VAE_DATA_DIR", root.path())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "json {json}: {err}");
+        assert!(err.is_empty(), "json {json}: {err}");
+        vae_core::checkpoint::load(&ckpt, &candle_core::Device::Cpu).unwrap();
+    }
+}
+
+#[test]
+fn train_eval_on_a_tiny_mnist_directory() {
+    let root = tiny_mnist();
+    let dir = root.path().join("mnist");
     let ckpt = root.path().join("m.safetensors");
     let (code, out, err) = vae(
         &[

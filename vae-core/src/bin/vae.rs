@@ -1,6 +1,7 @@
 //! `vae`: the course's main job without Jupyter. Bad arguments exit 2 with usage; runtime
 //! errors exit 1 with one clear line.
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vae_core::data::{Corruption, Dataset, FashionMnist, Mnist};
@@ -34,6 +35,14 @@ commands:
 
 models:   mlp-vae, conv-vae, mlp-ae, conv-ae, mlp-ae-2d, deep-vae-2d, cvae
 datasets: mnist, fashion-mnist (from data/ at the repository root, or VAE_DATA_DIR; fetch with `make data`)";
+
+/// `println!` for everything the binary prints on stdout, without its panic when stdout is
+/// closed: progress is for whoever still reads it, and a run must go on to save its checkpoint.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        vae_core::training::print_progress(&format!($($arg)*))
+    };
+}
 
 /// A usage error: exit code 2.
 struct Usage(String);
@@ -277,13 +286,13 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     let model = Model::new(model_cfg, cfg.seed, &vae_core::device::default_device())?;
     let json = o.has("json");
     if !json {
-        println!("training {model:?} on {} ({} train / {} test images)", data.name, data.train.len(), data.test.len());
+        say!("training {model:?} on {} ({} train / {} test images)", data.name, data.train.len(), data.test.len());
     }
     let history = Trainer::new(cfg.clone()).fit_with(&model, &data, |s, m| {
         if json {
             let mut v = serde_json::to_value(s).expect("stats serialise");
             v["model"] = m.kind().into();
-            println!("{v}");
+            say!("{v}");
         }
         Ok(())
     })?;
@@ -295,7 +304,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     }
     checkpoint::save_with_metadata(&model, &out, meta)?;
     if !json {
-        println!("saved {out}");
+        say!("saved {out}");
     }
     Ok(())
 }
@@ -329,13 +338,13 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
     if o.has("json") {
         let v = serde_json::json!({"model": model.kind(), "objective": objective.name(), "test_loss": stats.loss, "test_recon": stats.recon,
             "test_kl": stats.kl, "pixel_mse": pixel, "iwae_k": iwae, "iwae_nll": nll, "n": stats.n});
-        println!("{v}");
+        say!("{v}");
     } else {
-        println!("{model:?} on {} test images", stats.n);
-        println!("test loss ({}): {:.3}  (recon {:.3}, kl {:.3})", objective.name(), stats.loss, stats.recon, stats.kl);
-        println!("per-pixel squared error: {pixel:.5}");
+        say!("{model:?} on {} test images", stats.n);
+        say!("test loss ({}): {:.3}  (recon {:.3}, kl {:.3})", objective.name(), stats.loss, stats.recon, stats.kl);
+        say!("per-pixel squared error: {pixel:.5}");
         if let (Some(k), Some(n)) = (iwae, nll) {
-            println!("IWAE negative log-likelihood (k = {k}): {n:.2} nats");
+            say!("IWAE negative log-likelihood (k = {k}): {n:.2} nats");
         }
     }
     Ok(())
@@ -357,7 +366,7 @@ fn cmd_data(args: &[String]) -> CliResult<()> {
         let classes: &[&str] =
             if name.contains("fashion") { &vae_core::data::FASHION_CLASSES } else { &vae_core::data::MNIST_CLASSES };
         let d = Dataset::load_idx_dir(&dir, &name, classes)?;
-        println!(
+        say!(
             "{}: train images {:?} labels {:?}, test images {:?} labels {:?}, {}x{} pixels, {} classes",
             dir.display(),
             d.train.images.dims(),
@@ -394,9 +403,9 @@ fn cmd_bench(args: &[String]) -> CliResult<()> {
     let json = o.has("json");
     vae_core::bench::bench_training(&model, &data, batch_size, lr, epochs, max_batches, |e| {
         if json {
-            println!("{}", serde_json::to_string(e).expect("serialise"));
+            say!("{}", serde_json::to_string(e).expect("serialise"));
         } else {
-            println!(
+            say!(
                 "{} epoch {}: {:.2} s ({:.0} img/s; forward {:.2} s, backward {:.2} s, optimiser {:.2} s) loss {:.3}",
                 e.model,
                 e.epoch,
@@ -419,7 +428,7 @@ fn run(args: &[String]) -> CliResult<()> {
     };
     // `vae <command> --help` asks for the usage: print it and succeed.
     if rest.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
+        say!("{USAGE}");
         return Ok(());
     }
     match cmd {
@@ -433,7 +442,7 @@ fn run(args: &[String]) -> CliResult<()> {
         "scatter" => figures_cli::cmd_scatter(rest),
         "explore" => figures_cli::cmd_explore(rest),
         "help" | "--help" | "-h" => {
-            println!("{USAGE}");
+            say!("{USAGE}");
             Ok(())
         }
         other => Err(Usage(format!("unknown command '{other}'")).into()),
@@ -460,7 +469,7 @@ mod figures_cli {
         };
         let images = model.sample_prior(n, labels.as_ref(), &mut Rng::new(seed))?;
         write_grid(&images, Path::new(out))?;
-        println!("wrote {n} samples to {out}");
+        say!("wrote {n} samples to {out}");
         Ok(())
     }
 
@@ -488,7 +497,7 @@ mod figures_cli {
         }
         let grid = manifold.render(model.latent_dim(), model.device(), |z| model.decode(z, None))?;
         grid.save(out)?;
-        println!("wrote a {n}x{n} latent manifold to {out}");
+        say!("wrote a {n}x{n} latent manifold to {out}");
         Ok(())
     }
 
@@ -508,7 +517,7 @@ mod figures_cli {
         let labels = test.labels.to_device(model.device())?;
         let recon = model.reconstruct(&images, model.num_classes().map(|_| &labels))?;
         vae_core::figures::reconstructions(&images, &recon)?.save(out)?;
-        println!("wrote {} originals and reconstructions to {out}", test.len());
+        say!("wrote {} originals and reconstructions to {out}", test.len());
         Ok(())
     }
 
@@ -525,7 +534,7 @@ mod figures_cli {
         };
         let z = evaluation::encode_split(&model, &test)?;
         vae_core::figures::LatentScatter::new(&z, &test.labels)?.class_names(names).save(out)?;
-        println!("wrote the codes of {} test images to {out}", test.len());
+        say!("wrote the codes of {} test images to {out}", test.len());
         Ok(())
     }
 
@@ -544,7 +553,7 @@ mod figures_cli {
             .with_title(format!("{} latent space", model.kind()));
         explorer.save(out)?;
         let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
-        println!("wrote the explorer ({:.2} MB, {} points) to {out}", size as f64 / 1e6, test.len());
+        say!("wrote the explorer ({:.2} MB, {} points) to {out}", size as f64 / 1e6, test.len());
         Ok(())
     }
 
@@ -559,13 +568,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        // A closed stderr must not turn the exit code into a panic's 101.
         Err(CliError::Usage(msg)) => {
-            eprintln!("vae: {msg}\n\n{USAGE}");
+            let _ = writeln!(std::io::stderr(), "vae: {msg}\n\n{USAGE}");
             ExitCode::from(2)
         }
         Err(CliError::Run(e)) => {
             let msg = e.to_string().replace('\n', " ");
-            eprintln!("vae: error: {msg}");
+            let _ = writeln!(std::io::stderr(), "vae: error: {msg}");
             ExitCode::from(1)
         }
     }
