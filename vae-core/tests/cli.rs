@@ -134,6 +134,57 @@ fn a_closed_stdout_does_not_stop_training_or_the_save() {
     }
 }
 
+/// A fresh untrained checkpoint of `name` (latent 2) in `dir`.
+fn checkpoint_of(name: &str, dir: &Path) -> String {
+    let p = dir.join(format!("{name}.safetensors"));
+    let m = vae_core::models::Model::from_name(name, Some(2), 0, &candle_core::Device::Cpu).unwrap();
+    vae_core::checkpoint::save(&m, &p).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn out_paths_are_checked_before_any_work() {
+    let no_data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |p: &str| tmp.path().join(p).to_str().unwrap().to_string();
+    std::fs::write(t("file.st"), b"").unwrap();
+    let ck = checkpoint_of("mlp-vae", tmp.path());
+    let bad = [
+        (t(""), "names a folder"),
+        (format!("{}/", t("new")), "names a folder"),
+        (t("file.st/x.st"), "file.st is a file, not a folder"),
+        (t("file.st/deeper/x.st"), "file.st is a file, not a folder"),
+    ];
+    for (out, what) in &bad {
+        // No data: an --out error must come before the data (or the checkpoint) is looked for.
+        let train = ["train", "--model", "mlp-vae", "--out", out.as_str()];
+        let sample = ["sample", "missing.safetensors", "--out", out.as_str()];
+        let explore = ["explore", ck.as_str(), "--out", out.as_str()];
+        for args in [&train[..], &sample, &explore] {
+            let (code, _, err) = vae(args, Some(no_data.path()));
+            assert_eq!(code, 1, "{args:?}: {err}");
+            assert!(err.contains("--out") && err.contains(what) && err.lines().count() == 1, "{args:?}: {err}");
+            assert!(!err.contains("os error"), "{args:?}: {err}");
+        }
+    }
+    // Missing folders are created up front for every command, then the run goes on (here to the
+    // missing data or checkpoint, or to the explorer page).
+    let (code, _, err) = vae(&["train", "--model", "mlp-vae", "--out", &t("a/b/m.st")], Some(no_data.path()));
+    assert!(code == 1 && err.contains("make data") && tmp.path().join("a/b").is_dir(), "{err}");
+    let (code, _, err) = vae(&["sample", "missing.safetensors", "--out", &t("c/d/s.png")], None);
+    assert!(code == 1 && err.contains("no such checkpoint") && tmp.path().join("c/d").is_dir(), "{err}");
+    let data = tiny_mnist();
+    let (code, _, err) = vae(&["explore", &ck, "--n", "8", "--out", &t("e/f/x.html")], Some(data.path()));
+    assert!(code == 0 && tmp.path().join("e/f/x.html").is_file(), "{err}");
+    // A figure in a format its writer does not have is a usage error, before the checkpoint is read.
+    for args in
+        [["sample", "missing.safetensors", "--out", "s.jpg"], ["scatter", "missing.safetensors", "--out", "z.png"]]
+    {
+        let (code, _, err) = vae(&args, None);
+        assert!(code == 2 && err.contains("--out") && err.contains("usage: vae"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn train_eval_on_a_tiny_mnist_directory() {
     let root = tiny_mnist();

@@ -52,6 +52,8 @@ type CliResult<T> = std::result::Result<T, CliError>;
 enum CliError {
     Usage(String),
     Run(vae_core::Error),
+    /// A runtime error the binary words itself (exit 1), e.g. about an option's file.
+    Fail(String),
 }
 
 impl From<vae_core::Error> for CliError {
@@ -202,6 +204,70 @@ fn subset_sizes(o: &Opts) -> CliResult<(usize, usize)> {
     Ok((o.num("train-size", usize::MAX)?, o.num("test-size", usize::MAX)?))
 }
 
+/// An I/O error in words, without the "(os error N)" that means nothing to the reader.
+fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        PermissionDenied => "permission denied".into(),
+        ReadOnlyFilesystem => "the file system is read-only".into(),
+        StorageFull => "the disk is full".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_lowercase(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// Makes sure `--out` can be written before any work is done, so that a long run cannot end in
+/// a failed save: a missing parent folder is created (as the figure writers always did), a path
+/// that is a folder or lies under a file is refused. `extensions` lists the accepted file
+/// extensions (empty: any).
+fn check_out(cmd: &str, out: &str, extensions: &[&str]) -> CliResult<()> {
+    let path = Path::new(out);
+    let fail = |what: String| CliError::Fail(format!("{cmd}: --out {out}: {what}"));
+    if out.is_empty() {
+        return Err(Usage(format!("{cmd}: --out needs a file path")).into());
+    }
+    if out.ends_with('/') || path.is_dir() {
+        return Err(fail("this names a folder; give a file path in it, e.g. --out <folder>/<name>".into()));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // The nearest part of the path that exists must be a folder, else nothing can go under it.
+    if let Some(file) = parent.ancestors().find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir()) {
+        return Err(fail(format!("{} is a file, not a folder; choose a path under a folder", file.display())));
+    }
+    if !extensions.is_empty() {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if !extensions.contains(&ext.as_str()) {
+            let list: Vec<String> = extensions.iter().map(|e| format!(".{e}")).collect();
+            return Err(
+                Usage(format!("{cmd}: --out {out}: unknown file type; end the name in {}", list.join(" or "))).into()
+            );
+        }
+    }
+    std::fs::create_dir_all(parent).map_err(|e| {
+        fail(format!("cannot create the folder {} ({}); choose a writable location", parent.display(), io_reason(&e)))
+    })?;
+    // A probe file in the folder finds a read-only or full location now rather than after training.
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let probe = parent.join(format!(".{name}.probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => {
+            Err(fail(format!("cannot write in {} ({}); choose a writable location", parent.display(), io_reason(&e))))
+        }
+    }
+}
+
 /// The commands parse every option before they read a file, so that a bad flag is a usage error
 /// (exit 2) whether or not the data and checkpoints are there.
 fn prepare(data: Dataset, (n_train, n_test): (usize, usize), binarize_static: Option<f32>) -> CliResult<Dataset> {
@@ -282,6 +348,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
         model_cfg.set_activation(act).map_err(|e| Usage(format!("train: --activation: {e}")))?;
     }
     let sizes = subset_sizes(&o)?;
+    check_out("train", &out, &[])?;
     let data = prepare(load_dataset(dataset, o.get("data-dir"))?, sizes, stat)?;
     let model = Model::new(model_cfg, cfg.seed, &vae_core::device::default_device())?;
     let json = o.has("json");
@@ -458,6 +525,7 @@ mod figures_cli {
         let out = o.require("out")?;
         let n: usize = o.num("n", 64)?;
         let seed: u64 = o.num("seed", 0)?;
+        check_out("sample", out, &["png", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let labels = match model.num_classes() {
             Some(c) => Some(candle_core::Tensor::from_vec(
@@ -489,6 +557,7 @@ mod figures_cli {
                 vae_core::figures::Manifold::linear(n, lo, hi)
             }
         };
+        check_out("manifold", out, &["png", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         if model.num_classes().is_some() {
             return Err(CliError::Run(vae_core::Error::Config(
@@ -511,6 +580,7 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n: usize = o.num("n", 16)?;
+        check_out("reconstruct", out, &["png", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, _) = test_images(&o, n)?;
         let images = test.images.to_device(model.device())?;
@@ -526,6 +596,7 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n: usize = o.num("n", 5000)?;
+        check_out("scatter", out, &["svg", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
         let test = vae_core::data::Split {
@@ -543,6 +614,7 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n: usize = o.num("n", 3000)?;
+        check_out("explore", out, &[])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
         let test = vae_core::data::Split {
@@ -575,6 +647,10 @@ fn main() -> ExitCode {
         }
         Err(CliError::Run(e)) => {
             let msg = e.to_string().replace('\n', " ");
+            let _ = writeln!(std::io::stderr(), "vae: error: {msg}");
+            ExitCode::from(1)
+        }
+        Err(CliError::Fail(msg)) => {
             let _ = writeln!(std::io::stderr(), "vae: error: {msg}");
             ExitCode::from(1)
         }
