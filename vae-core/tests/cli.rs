@@ -60,6 +60,26 @@ fn bad_arguments_exit_2_with_usage() {
 }
 
 #[test]
+fn absurd_sizes_are_usage_errors_before_anything_is_allocated() {
+    let empty = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (vec!["train", "--model", "mlp-vae", "--out", "x", "--latent", "10000000"], "--latent or --hidden"),
+        (vec!["train", "--model", "mlp-ae", "--out", "x", "--hidden", "16000000"], "--latent or --hidden"),
+        (vec!["train", "--model", "conv-vae", "--out", "x", "--latent", "16000000"], "--latent"),
+        (vec!["manifold", "missing.safetensors", "--out", "m.png", "--n", "5000"], "at most 100"),
+        (vec!["sample", "missing.safetensors", "--out", "s.png", "--n", "100000"], "at most 1024"),
+        (vec!["reconstruct", "missing.safetensors", "--out", "r.png", "--n", "1000"], "at most 64"),
+        (vec!["scatter", "missing.safetensors", "--out", "z.svg", "--n", "20000"], "at most 10000"),
+        (vec!["explore", "missing.safetensors", "--out", "e.html", "--n", "20000"], "at most 10000"),
+    ] {
+        // No data and no checkpoint: the size is refused first, and not by the allocator (exit 134).
+        let (code, _, err) = vae(&args, Some(empty.path()));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says) && err.contains("usage: vae"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn help_prints_the_usage_and_succeeds() {
     for args in [
         vec!["help"],

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vae_core::data::{Corruption, Dataset, FashionMnist, Mnist};
+use vae_core::models::params::Params;
 use vae_core::models::{Activation, Model, MODEL_NAMES};
 use vae_core::objective::Objective;
 use vae_core::rng::Rng;
@@ -43,6 +44,14 @@ macro_rules! say {
         vae_core::training::print_progress(&format!($($arg)*))
     };
 }
+
+/// The most parameters `vae train` builds a model with: about 1.6 GB with the gradients and
+/// Adam's two moments, far above every preset (the largest has 1.4 million). A bigger --latent or
+/// --hidden is a typo more often than a plan, and would otherwise abort in the allocator.
+const MAX_PARAMETERS: usize = 100_000_000;
+
+/// Images in the test split of MNIST and Fashion-MNIST: the most a figure command can show.
+const TEST_SET_SIZE: usize = 10_000;
 
 /// A usage error: exit code 2.
 struct Usage(String);
@@ -126,6 +135,14 @@ impl Opts {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| Usage(format!("{}: --{k} {v}: not a valid number", self.cmd))),
         }
+    }
+    /// `--{k}` as a count of at most `max`, the most that `what` can sensibly hold.
+    fn count(&self, k: &str, default: usize, max: usize, what: &str) -> std::result::Result<usize, Usage> {
+        let n: usize = self.num(k, default)?;
+        if n > max {
+            return Err(Usage(format!("{}: --{k} {n}: at most {max} ({what})", self.cmd)));
+        }
+        Ok(n)
     }
     fn opt_num<T: std::str::FromStr>(&self, k: &str) -> std::result::Result<Option<T>, Usage> {
         self.get(k)
@@ -348,9 +365,22 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
         model_cfg.set_activation(act).map_err(|e| Usage(format!("train: --activation: {e}")))?;
     }
     let sizes = subset_sizes(&o)?;
+    // Built before the data is read, within a budget that refuses an absurd size before it is allocated.
+    let size_options = if model_cfg.hidden().is_some() { "--latent or --hidden" } else { "--latent" };
+    let params = Params::with_limit(cfg.seed, MAX_PARAMETERS);
+    let model = Model::with_params(model_cfg, params.clone(), &vae_core::device::default_device()).map_err(|e| {
+        if params.limit_hit() {
+            CliError::Usage(format!(
+                "train: this {model_name} would have more than {MAX_PARAMETERS} parameters; use a smaller {size_options}"
+            ))
+        } else if let vae_core::Error::Config(m) = e {
+            CliError::Usage(format!("train: {m}; check {size_options}"))
+        } else {
+            e.into()
+        }
+    })?;
     check_out("train", &out, &[])?;
     let data = prepare(load_dataset(dataset, o.get("data-dir"))?, sizes, stat)?;
-    let model = Model::new(model_cfg, cfg.seed, &vae_core::device::default_device())?;
     let json = o.has("json");
     if !json {
         say!("training {model:?} on {} ({} train / {} test images)", data.name, data.train.len(), data.test.len());
@@ -523,7 +553,7 @@ mod figures_cli {
         let o = Opts::parse("sample", args, &["n", "out", "seed"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
-        let n: usize = o.num("n", 64)?;
+        let n = o.count("n", 64, 1024, "samples in one grid image")?;
         let seed: u64 = o.num("seed", 0)?;
         check_out("sample", out, &["png", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
@@ -545,7 +575,7 @@ mod figures_cli {
         let o = Opts::parse("manifold", args, &["n", "out", "range"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
-        let n: usize = o.num("n", 20)?;
+        let n = o.count("n", 20, 100, "rows and columns of decoded images: n x n of them")?;
         let manifold = match o.get("range").unwrap_or("quantiles") {
             "quantiles" => vae_core::figures::Manifold::quantiles(n),
             r => {
@@ -579,7 +609,7 @@ mod figures_cli {
         let o = Opts::parse("reconstruct", args, &["n", "out", "dataset", "data-dir"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
-        let n: usize = o.num("n", 16)?;
+        let n = o.count("n", 16, 64, "originals in one row of the figure")?;
         check_out("reconstruct", out, &["png", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, _) = test_images(&o, n)?;
@@ -595,7 +625,7 @@ mod figures_cli {
         let o = Opts::parse("scatter", args, &["n", "out", "dataset", "data-dir"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
-        let n: usize = o.num("n", 5000)?;
+        let n = o.count("n", 5000, TEST_SET_SIZE, "the size of the MNIST and Fashion-MNIST test sets")?;
         check_out("scatter", out, &["svg", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
@@ -613,7 +643,7 @@ mod figures_cli {
         let o = Opts::parse("explore", args, &["n", "out", "dataset", "data-dir"], &[])?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
-        let n: usize = o.num("n", 3000)?;
+        let n = o.count("n", 3000, TEST_SET_SIZE, "the size of the MNIST and Fashion-MNIST test sets")?;
         check_out("explore", out, &[])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
