@@ -51,6 +51,11 @@ fn bad_arguments_exit_2_with_usage() {
         vec!["sample", "missing.safetensors", "--out", "s.png", "--seed", "-1"],
         vec!["scatter", "missing.safetensors", "--out", "z.svg", "--n", "all"],
         vec!["bench", "--model", "mlp-vae", "--epochs", "x"],
+        vec!["sample", "missing.safetensors", "--out", "s.png", "--n", "0"],
+        vec!["manifold", "missing.safetensors", "--out", "m.png", "--n", "0"],
+        vec!["reconstruct", "missing.safetensors", "--out", "r.png", "--n", "0"],
+        vec!["scatter", "missing.safetensors", "--out", "z.svg", "--n", "0"],
+        vec!["explore", "missing.safetensors", "--out", "e.html", "--n", "0"],
     ] {
         // No data and no checkpoints: a bad flag must be reported as such before any file is read.
         let (code, _, err) = vae(&args, Some(empty.path()));

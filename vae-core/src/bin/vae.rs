@@ -136,9 +136,12 @@ impl Opts {
             Some(v) => v.parse().map_err(|_| Usage(format!("{}: --{k} {v}: not a valid number", self.cmd))),
         }
     }
-    /// `--{k}` as a count of at most `max`, the most that `what` can sensibly hold.
+    /// `--{k}` as a count from 1 to `max`, the most that `what` can sensibly hold.
     fn count(&self, k: &str, default: usize, max: usize, what: &str) -> std::result::Result<usize, Usage> {
         let n: usize = self.num(k, default)?;
+        if n == 0 {
+            return Err(Usage(format!("{}: --{k} 0: nothing to show; use at least 1", self.cmd)));
+        }
         if n > max {
             return Err(Usage(format!("{}: --{k} {n}: at most {max} ({what})", self.cmd)));
         }
