@@ -44,7 +44,9 @@ pub fn bench_training(
     max_batches: Option<usize>,
     mut on_epoch: impl FnMut(&BenchEpoch),
 ) -> Result<Vec<BenchEpoch>> {
-    if batch_size == 0 || batch_size > data.train.len() {
+    let settings = crate::training::TrainConfig { epochs, batch_size, lr, max_batches, ..Default::default() };
+    settings.validate()?;
+    if batch_size > data.train.len() {
         return Err(Error::config(format!(
             "batch size {batch_size} does not fit a training set of {}",
             data.train.len()

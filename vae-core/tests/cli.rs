@@ -85,6 +85,36 @@ fn absurd_sizes_are_usage_errors_before_anything_is_allocated() {
 }
 
 #[test]
+fn meaningless_values_are_usage_errors_naming_the_option() {
+    let empty = tempfile::tempdir().unwrap();
+    let train = |extra: &[&'static str]| [&["train", "--model", "mlp-vae", "--out", "x.st"][..], extra].concat();
+    let bench = |extra: &[&'static str]| [&["bench", "--model", "mlp-vae"][..], extra].concat();
+    for (args, says) in [
+        (train(&["--epochs", "0"]), "--epochs 0"),
+        (train(&["--max-batches", "0"]), "--max-batches 0"),
+        (train(&["--batch-size", "0"]), "--batch-size 0"),
+        (train(&["--lr", "0"]), "--lr 0"),
+        (train(&["--beta", "-1"]), "--beta -1"),
+        (train(&["--gamma", "-1"]), "--gamma -1"),
+        (train(&["--gamma", "NaN"]), "--gamma NaN"),
+        (train(&["--denoise", "mask:2"]), "--denoise mask:2"),
+        (train(&["--denoise", "gaussian:-1"]), "--denoise gaussian:-1"),
+        (train(&["--milestones", "12"]), "--milestones 12"),
+        (train(&["--epochs", "3", "--milestones", "1,3"]), "with 3 epochs it must be from 1 to 2"),
+        (bench(&["--lr", "0"]), "--lr 0"),
+        (bench(&["--epochs", "0"]), "--epochs 0"),
+        (bench(&["--max-batches", "0"]), "--max-batches 0"),
+        (vec!["manifold", "missing.safetensors", "--out", "m.png", "--range", "3:-3"], "--range 3:-3"),
+        (vec!["manifold", "missing.safetensors", "--out", "m.png", "--range", "nan:1"], "--range nan:1"),
+    ] {
+        // No data, no checkpoint: the value is refused before either is looked for.
+        let (code, _, err) = vae(&args, Some(empty.path()));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says) && err.contains("usage: vae"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn help_prints_the_usage_and_succeeds() {
     for args in [
         vec!["help"],

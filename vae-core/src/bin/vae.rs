@@ -219,6 +219,16 @@ fn parse_objective(v: &str) -> std::result::Result<Objective, Usage> {
     }
 }
 
+/// A [`TrainConfig`] setting that cannot work, as a usage error naming the option that set it.
+fn check_settings(cmd: &str, cfg: &TrainConfig) -> std::result::Result<(), Usage> {
+    let Some((field, why)) = cfg.invalid_setting() else { return Ok(()) };
+    let option = match field {
+        "corruption" => "denoise".to_string(),
+        f => f.replace('_', "-"),
+    };
+    Err(Usage(format!("{cmd}: --{option} {why}")))
+}
+
 /// `--train-size` and `--test-size` (all images by default).
 fn subset_sizes(o: &Opts) -> CliResult<(usize, usize)> {
     Ok((o.num("train-size", usize::MAX)?, o.num("test-size", usize::MAX)?))
@@ -355,6 +365,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
         max_batches: o.opt_num("max-batches")?,
         quiet: o.has("json") || o.has("quiet"),
     };
+    check_settings("train", &cfg)?;
     let latent: Option<usize> = o.opt_num("latent")?;
     let mut model_cfg = vae_core::models::ModelConfig::from_name(model_name, latent)?;
     if let Some(h) = o.get("hidden") {
@@ -494,6 +505,7 @@ fn cmd_bench(args: &[String]) -> CliResult<()> {
     let default_lr = if name == "conv-vae" { 1e-4 } else { 1e-3 };
     let (batch_size, lr, epochs, max_batches) =
         (o.num("batch-size", default_bs)?, o.num("lr", default_lr)?, o.num("epochs", 1)?, o.opt_num("max-batches")?);
+    check_settings("bench", &TrainConfig { epochs, batch_size, lr, max_batches, ..TrainConfig::default() })?;
     let model = Model::from_name(name, None, 0, &vae_core::device::default_device())?;
     let data = prepare(
         load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?,
@@ -587,6 +599,9 @@ mod figures_cli {
                     .ok_or_else(|| Usage(format!("manifold: --range {r}: expected quantiles or LO:HI")))?;
                 let lo: f64 = lo.parse().map_err(|_| Usage(format!("manifold: --range {r}: bad number")))?;
                 let hi: f64 = hi.parse().map_err(|_| Usage(format!("manifold: --range {r}: bad number")))?;
+                if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                    return Err(Usage(format!("manifold: --range {r}: expected finite LO < HI, e.g. -3:3")).into());
+                }
                 vae_core::figures::Manifold::linear(n, lo, hi)
             }
         };
