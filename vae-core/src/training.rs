@@ -306,6 +306,13 @@ impl Trainer {
                 train.len()
             )));
         }
+        if let Some(o) = cfg.objective.filter(|o| !o.applies_to(model)) {
+            return Err(Error::config(format!(
+                "the {} objective needs a VAE, and {} is an autoencoder (no posterior, no prior); use mse or bce",
+                o.name(),
+                model.kind()
+            )));
+        }
         let dim = train.images.dims().get(1).copied().unwrap_or(0);
         if dim != model.config().input_dim() {
             return Err(Error::config(format!(

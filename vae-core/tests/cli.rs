@@ -115,6 +115,37 @@ fn meaningless_values_are_usage_errors_naming_the_option() {
 }
 
 #[test]
+fn commands_that_need_a_vae_refuse_an_autoencoder_before_reading_data() {
+    let no_data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("f.png");
+    let png = png.to_str().unwrap();
+    for name in ["mlp-ae", "mlp-ae-2d", "conv-ae"] {
+        let ck = checkpoint_of(name, tmp.path());
+        for (args, says) in [
+            (vec!["sample", &ck, "--out", png], "no prior"),
+            (vec!["manifold", &ck, "--out", png], "--range LO:HI"),
+            (vec!["manifold", &ck, "--out", png, "--range", "quantiles"], "--range LO:HI"),
+            (vec!["eval", &ck, "--objective", "elbo"], "--objective elbo needs a VAE"),
+            (vec!["eval", &ck, "--objective", "mc-elbo"], "--objective mc-elbo needs a VAE"),
+            (vec!["eval", &ck, "--iwae", "10"], "drop --iwae"),
+        ] {
+            let (code, _, err) = vae(&args, Some(no_data.path()));
+            assert_eq!(code, 1, "{args:?}: {err}");
+            assert!(err.contains(says) && err.contains("autoencoder") && err.lines().count() == 1, "{args:?}: {err}");
+        }
+        // Over a range of codes an autoencoder's manifold means something (notebook 02 draws one).
+        let (code, _, err) = vae(&["manifold", &ck, "--out", png, "--range", "-1:1", "--n", "3"], None);
+        assert_eq!(code, 0, "{name}: {err}");
+    }
+    for (model, objective) in [("conv-ae", "elbo"), ("mlp-ae", "mc-elbo"), ("mlp-ae-2d", "elbo")] {
+        let args = ["train", "--model", model, "--objective", objective, "--out", "x.st"];
+        let (code, _, err) = vae(&args, Some(no_data.path()));
+        assert!(code == 2 && err.contains("needs a VAE") && err.contains("usage: vae"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn help_prints_the_usage_and_succeeds() {
     for args in [
         vec!["help"],

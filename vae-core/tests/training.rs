@@ -176,7 +176,15 @@ fn settings_that_cannot_work_are_refused_by_the_config_itself() {
         let e = Trainer::new(cfg.clone()).fit(&m, &data).unwrap_err().to_string();
         assert!(e.contains(&format!("{field} {why}")), "{e}");
     }
+    // An ELBO on an autoencoder would train on the BCE alone under the ELBO's name.
     let data = common::blob_dataset(64, 4);
+    for name in ["mlp-ae", "conv-ae"] {
+        let ae = Model::from_name(name, None, 0, &Device::Cpu).unwrap();
+        for o in [Objective::Elbo, Objective::McElbo] {
+            let e = Trainer::new(TrainConfig { objective: Some(o), ..quiet(1) }).fit(&ae, &data).unwrap_err();
+            assert!(e.to_string().contains("needs a VAE"), "{name} {o:?}: {e}");
+        }
+    }
     let m = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
     for (epochs, lr, max_batches) in [(0, 1e-3, None), (1, 0.0, None), (1, 1e-3, Some(0))] {
         let r = vae_core::bench::bench_training(&m, &data, 32, lr, epochs, max_batches, |_| ());

@@ -393,6 +393,13 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
             e.into()
         }
     })?;
+    if let Some(o) = cfg.objective.filter(|o| !o.applies_to(&model)) {
+        return Err(Usage(format!(
+            "train: --objective {} needs a VAE, and {model_name} is an autoencoder; use mse or bce",
+            o.name()
+        ))
+        .into());
+    }
     check_out("train", &out, &[])?;
     let data = prepare(load_dataset(dataset, o.get("data-dir"))?, sizes, stat)?;
     let json = o.has("json");
@@ -420,6 +427,11 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     Ok(())
 }
 
+/// The error for a command that needs a VAE but was given an autoencoder's checkpoint.
+fn not_a_vae(ckpt: &str, model: &Model, why: &str) -> CliError {
+    CliError::Fail(format!("{ckpt} holds {}, an autoencoder: {why}", model.kind()))
+}
+
 fn cmd_eval(args: &[String]) -> CliResult<()> {
     let o = Opts::parse(
         "eval",
@@ -433,7 +445,21 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
     let seed: u64 = o.num("seed", 0)?;
     let objective = o.get("objective").map(parse_objective).transpose()?;
     let iwae: Option<usize> = o.opt_num("iwae")?;
+    if iwae == Some(0) {
+        return Err(
+            Usage("eval: --iwae 0: the estimate needs at least 1 sample per image, e.g. --iwae 5000".into()).into()
+        );
+    }
     let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+    // Checked before the data is read and evaluated: neither can make these meaningful.
+    if !model.is_variational() {
+        if let Some(o) = objective.filter(|o| !o.applies_to(&model)) {
+            return Err(not_a_vae(ckpt, &model, &format!("--objective {} needs a VAE; use mse or bce", o.name())));
+        }
+        if iwae.is_some() {
+            return Err(not_a_vae(ckpt, &model, "it has no likelihood for --iwae to estimate; drop --iwae"));
+        }
+    }
     let data = prepare(load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?, sizes, stat)?;
     let mut test = data.test.clone();
     if binarization == Binarization::Dynamic {
@@ -572,6 +598,13 @@ mod figures_cli {
         let seed: u64 = o.num("seed", 0)?;
         check_out("sample", out, &["png", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+        if !model.is_variational() {
+            return Err(not_a_vae(
+                ckpt,
+                &model,
+                "it has no prior to draw codes from, so its samples mean nothing; train a VAE (mlp-vae, conv-vae, deep-vae-2d, cvae) to sample",
+            ));
+        }
         let labels = match model.num_classes() {
             Some(c) => Some(candle_core::Tensor::from_vec(
                 (0..n as u32).map(|i| i % c as u32).collect::<Vec<_>>(),
@@ -591,6 +624,7 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 20, 100, "rows and columns of decoded images: n x n of them")?;
+        let quantiles = o.get("range").unwrap_or("quantiles") == "quantiles";
         let manifold = match o.get("range").unwrap_or("quantiles") {
             "quantiles" => vae_core::figures::Manifold::quantiles(n),
             r => {
@@ -607,6 +641,16 @@ mod figures_cli {
         };
         check_out("manifold", out, &["png", "html"])?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+        // Notebook 02 draws an autoencoder's manifold over the range its codes span; the
+        // quantiles of N(0, I) are only meaningful under a VAE's prior.
+        if quantiles && !model.is_variational() {
+            return Err(not_a_vae(
+                ckpt,
+                &model,
+                "it has no prior, so standard-normal quantiles say nothing about where its codes lie; \
+                 pass --range LO:HI covering its codes (see `vae scatter`)",
+            ));
+        }
         if model.num_classes().is_some() {
             return Err(CliError::Run(vae_core::Error::Config(
                 "manifold: conditional models need a class; use sample instead".into(),
