@@ -145,6 +145,113 @@ fn commands_that_need_a_vae_refuse_an_autoencoder_before_reading_data() {
     }
 }
 
+/// `--name` flags in `text` outside parentheses, each with whether it is inside brackets.
+fn flags(text: &str) -> Vec<(String, bool)> {
+    let (mut out, mut square, mut round) = (vec![], 0, 0);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '[' => square += 1,
+            ']' => square -= 1,
+            '(' => round += 1,
+            ')' => round -= 1,
+            '-' if round == 0
+                && chars.get(i + 1) == Some(&'-')
+                && chars.get(i + 2).is_some_and(|c| c.is_ascii_lowercase()) =>
+            {
+                let name: String = chars[i + 2..].iter().take_while(|c| c.is_ascii_lowercase() || **c == '-').collect();
+                i += 2 + name.len();
+                out.push((name, square > 0));
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Each command's entry: the command's first line and its indented continuation lines, joined.
+fn entries<'a>(lines: impl Iterator<Item = &'a str>, start: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![];
+    for line in lines {
+        if let Some(cmd) = start(line) {
+            out.push((cmd, line.to_string()));
+        } else if let Some(last) = out.last_mut().filter(|_| line.starts_with("    ")) {
+            last.1 += line;
+        }
+    }
+    out
+}
+
+#[test]
+fn help_lists_every_option_each_command_accepts_and_the_readme_matches() {
+    let (code, help, _) = vae(&["help"], None);
+    assert_eq!(code, 0);
+    let body = help.split("commands:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+    let commands = entries(body.lines(), |l| {
+        l.strip_prefix("  ").filter(|r| !r.starts_with(' ')).map(|r| r.split(' ').next().unwrap().to_string())
+    });
+    let names: Vec<&str> = commands.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        names,
+        ["train", "eval", "sample", "manifold", "reconstruct", "scatter", "explore", "data", "bench", "help"]
+    );
+    let missing = [
+        ("train", "max-batches"),
+        ("train", "quiet"),
+        ("eval", "objective"),
+        ("eval", "seed"),
+        ("bench", "data-dir"),
+        ("bench", "lr"),
+        ("reconstruct", "dataset"),
+        ("sample", "seed"),
+    ];
+    for (cmd, o) in missing {
+        let line = &commands.iter().find(|(c, _)| c == cmd).unwrap().1;
+        assert!(flags(line).iter().any(|(f, _)| f == o), "{cmd} --{o} missing from the help: {line}");
+    }
+    for (cmd, line) in &commands {
+        let listed = flags(line);
+        let required: Vec<&str> = listed.iter().filter(|(_, optional)| !optional).map(|(f, _)| f.as_str()).collect();
+        let expected: &[&str] = match cmd.as_str() {
+            "train" => &["model", "out"],
+            "bench" => &["model"],
+            "sample" | "manifold" | "reconstruct" | "scatter" | "explore" => &["out"],
+            _ => &[],
+        };
+        assert_eq!(required, expected, "{cmd}: required options in the help: {line}");
+        // Every option listed is accepted (the error, if any, is about something else), and one
+        // that is not listed is refused.
+        for (f, _) in &listed {
+            let (_, _, err) = vae(&[cmd, &format!("--{f}"), "1"], None);
+            assert!(!err.contains("unknown option"), "{cmd} --{f} is in the help but refused: {err}");
+        }
+        if cmd != "help" {
+            let (code, _, err) = vae(&[cmd, "--not-an-option", "1"], None);
+            assert!(code == 2 && err.contains("unknown option --not-an-option"), "{cmd}: {err}");
+        }
+    }
+    // The README's synopsis lists the same options for each command.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let block = readme.split("## The `vae` command").nth(1).unwrap().split("```sh\n").nth(1).unwrap();
+    let block = block.split("```").next().unwrap();
+    let no_comment = block.lines().map(|l| l.split(" #").next().unwrap());
+    let documented = entries(no_comment, |l| l.strip_prefix("vae ").map(|r| r.split(' ').next().unwrap().to_string()));
+    for (cmd, line) in &commands {
+        let ours: std::collections::BTreeSet<String> = flags(line).into_iter().map(|(f, _)| f).collect();
+        let readme: std::collections::BTreeSet<String> = documented
+            .iter()
+            .filter(|(c, _)| c == cmd)
+            .flat_map(|(_, l)| flags(l).into_iter().map(|(f, _)| f))
+            .collect();
+        if cmd != "help" {
+            assert_eq!(readme, ours, "README synopsis of `vae {cmd}` differs from the help");
+        }
+    }
+}
+
 #[test]
 fn help_prints_the_usage_and_succeeds() {
     for args in [

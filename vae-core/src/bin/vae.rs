@@ -16,26 +16,198 @@ use vae_core::{checkpoint, evaluation, Result};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "\
-usage: vae <command> [options]
+/// One option of a command: `--name VALUE` (a switch when `value` is `None`).
+struct Opt {
+    name: &'static str,
+    value: Option<&'static str>,
+    required: bool,
+}
 
-commands:
-  train   --model M --dataset D --epochs N --seed S --out CKPT [--latent Z] [--hidden H1,H2] [--activation A] [--batch-size B]
-          [--lr LR] [--beta B] [--binarize none|static|dynamic] [--denoise gaussian:0.5|salt-pepper:0.2|mask:0.3]
-          [--objective mse|bce|elbo|mc-elbo] [--milestones E1,E2] [--gamma G]
-          [--train-size N] [--test-size N] [--data-dir DIR] [--json]
-  eval    CKPT [--dataset D] [--iwae K] [--binarize none|static|dynamic] [--test-size N] [--data-dir DIR] [--json]
-  sample  CKPT --out FILE.png [--n N] [--seed S]
-  manifold CKPT --out FILE.png [--n N] [--range quantiles|LO:HI]
-  reconstruct CKPT --out FILE.png [--n N] [--dataset D] [--data-dir DIR]
-  scatter CKPT --out FILE.svg [--n N] [--dataset D] [--data-dir DIR]
-  explore CKPT --out FILE.html [--n N] [--dataset D] [--data-dir DIR]   (interactive latent explorer)
-  data info [--dir DIR]
-  bench   --model M [--epochs N] [--batch-size B] [--max-batches N] [--dataset D] [--json]
-  help
+const fn req(name: &'static str, value: &'static str) -> Opt {
+    Opt { name, value: Some(value), required: true }
+}
+const fn opt(name: &'static str, value: &'static str) -> Opt {
+    Opt { name, value: Some(value), required: false }
+}
+const fn switch(name: &'static str) -> Opt {
+    Opt { name, value: None, required: false }
+}
 
-models:   mlp-vae, conv-vae, mlp-ae, conv-ae, mlp-ae-2d, deep-vae-2d, cvae
-datasets: mnist, fashion-mnist (from data/ at the repository root, or VAE_DATA_DIR; fetch with `make data`)";
+/// A command, its positional arguments and every option it accepts.
+struct CommandSpec {
+    name: &'static str,
+    positional: &'static str,
+    options: &'static [Opt],
+    /// The file types `--out` may have (empty: any).
+    out_types: &'static [&'static str],
+    note: &'static str,
+}
+
+const BINARIZE: &str = "none|static|dynamic";
+const OBJECTIVES: &str = "mse|bce|elbo|mc-elbo";
+
+/// The one list of commands and options: `vae help` is printed from it and `Opts::parse` accepts
+/// exactly what it lists, so the two cannot drift apart.
+const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "train",
+        positional: "",
+        options: &[
+            req("model", "M"),
+            req("out", "CKPT"),
+            opt("dataset", "D"),
+            opt("epochs", "N"),
+            opt("seed", "S"),
+            opt("latent", "Z"),
+            opt("hidden", "H1,H2"),
+            opt("activation", "A"),
+            opt("batch-size", "B"),
+            opt("lr", "LR"),
+            opt("beta", "B"),
+            opt("milestones", "E1,E2"),
+            opt("gamma", "G"),
+            opt("binarize", BINARIZE),
+            opt("objective", OBJECTIVES),
+            opt("denoise", "gaussian:STD|salt-pepper:P|mask:P"),
+            opt("train-size", "N"),
+            opt("test-size", "N"),
+            opt("data-dir", "DIR"),
+            opt("max-batches", "N"),
+            switch("json"),
+            switch("quiet"),
+        ],
+        out_types: &[],
+        note: "",
+    },
+    CommandSpec {
+        name: "eval",
+        positional: "CKPT",
+        options: &[
+            opt("dataset", "D"),
+            opt("iwae", "K"),
+            opt("binarize", BINARIZE),
+            opt("objective", OBJECTIVES),
+            opt("seed", "S"),
+            opt("test-size", "N"),
+            opt("data-dir", "DIR"),
+            switch("json"),
+        ],
+        out_types: &[],
+        note: "",
+    },
+    CommandSpec {
+        name: "sample",
+        positional: "CKPT",
+        options: &[req("out", "FILE.png"), opt("n", "N"), opt("seed", "S")],
+        out_types: &["png", "html"],
+        note: "(VAEs only)",
+    },
+    CommandSpec {
+        name: "manifold",
+        positional: "CKPT",
+        options: &[req("out", "FILE.png"), opt("n", "N"), opt("range", "quantiles|LO:HI")],
+        out_types: &["png", "html"],
+        note: "(autoencoders: --range LO:HI)",
+    },
+    CommandSpec {
+        name: "reconstruct",
+        positional: "CKPT",
+        options: &[req("out", "FILE.png"), opt("n", "N"), opt("dataset", "D"), opt("data-dir", "DIR")],
+        out_types: &["png", "html"],
+        note: "",
+    },
+    CommandSpec {
+        name: "scatter",
+        positional: "CKPT",
+        options: &[req("out", "FILE.svg"), opt("n", "N"), opt("dataset", "D"), opt("data-dir", "DIR")],
+        out_types: &["svg", "html"],
+        note: "",
+    },
+    CommandSpec {
+        name: "explore",
+        positional: "CKPT",
+        options: &[req("out", "FILE.html"), opt("n", "N"), opt("dataset", "D"), opt("data-dir", "DIR")],
+        out_types: &["html"],
+        note: "(interactive latent explorer)",
+    },
+    CommandSpec { name: "data", positional: "info", options: &[opt("dir", "DIR")], out_types: &[], note: "" },
+    CommandSpec {
+        name: "bench",
+        positional: "",
+        options: &[
+            req("model", "M"),
+            opt("epochs", "N"),
+            opt("batch-size", "B"),
+            opt("lr", "LR"),
+            opt("max-batches", "N"),
+            opt("dataset", "D"),
+            opt("data-dir", "DIR"),
+            switch("json"),
+        ],
+        out_types: &[],
+        note: "",
+    },
+    CommandSpec { name: "help", positional: "", options: &[], out_types: &[], note: "" },
+];
+
+fn command_spec(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// The usage text, from [`COMMANDS`]: required options first as given, optional ones in brackets,
+/// wrapped under the command's column.
+fn usage() -> String {
+    const WIDTH: usize = 110;
+    let indent = 2 + COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0) + 1;
+    let mut text = String::from("usage: vae <command> [options]\n\ncommands:\n");
+    for c in COMMANDS {
+        let mut words: Vec<String> = vec![];
+        if !c.positional.is_empty() {
+            words.push(c.positional.to_string());
+        }
+        for o in c.options {
+            let flag = match o.value {
+                Some(v) => format!("--{} {v}", o.name),
+                None => format!("--{}", o.name),
+            };
+            words.push(if o.required { flag } else { format!("[{flag}]") });
+        }
+        if !c.note.is_empty() {
+            words.push(c.note.to_string());
+        }
+        let mut line = format!("  {:<width$}", c.name, width = indent - 2);
+        let mut empty = true;
+        for w in words {
+            if !empty && line.len() + 1 + w.len() > WIDTH {
+                text += line.trim_end();
+                text += "\n";
+                line = " ".repeat(indent);
+                empty = true;
+            }
+            if !empty {
+                line.push(' ');
+            }
+            line += &w;
+            empty = false;
+        }
+        text += line.trim_end();
+        text += "\n";
+    }
+    let figures: Vec<String> = COMMANDS
+        .iter()
+        .filter(|c| !c.out_types.is_empty())
+        .map(|c| format!("{} .{}", c.name, c.out_types.join("|.")))
+        .collect();
+    text += &format!("\n--out:       {}\n", figures.join(", "));
+    let activations: Vec<&str> = Activation::ALL.iter().map(|a| a.name()).collect();
+    text += &format!(
+        "models:      {}\nactivations: {} (--activation and --hidden: dense models only)\n\
+         datasets:    mnist, fashion-mnist (from data/ at the repository root, or VAE_DATA_DIR; fetch with `make data`)",
+        MODEL_NAMES.join(", "),
+        activations.join(", ")
+    );
+    text
+}
 
 /// `println!` for everything the binary prints on stdout, without its panic when stdout is
 /// closed: progress is for whoever still reads it, and a run must go on to save its checkpoint.
@@ -90,7 +262,12 @@ struct Opts {
 }
 
 impl Opts {
-    fn parse(cmd: &str, args: &[String], valued: &[&str], switches: &[&str]) -> std::result::Result<Opts, Usage> {
+    /// Parses `args` against what [`COMMANDS`] lists for `cmd`: an option it does not list, or a
+    /// required one missing, is a usage error.
+    fn parse(cmd: &str, args: &[String]) -> std::result::Result<Opts, Usage> {
+        let spec = command_spec(cmd).expect("every command is in COMMANDS");
+        let valued: Vec<&str> = spec.options.iter().filter(|o| o.value.is_some()).map(|o| o.name).collect();
+        let switches: Vec<&str> = spec.options.iter().filter(|o| o.value.is_none()).map(|o| o.name).collect();
         let mut o = Opts { cmd: cmd.to_string(), positional: vec![], values: HashMap::new(), switches: vec![] };
         let mut i = 0;
         while i < args.len() {
@@ -118,6 +295,9 @@ impl Opts {
                 o.positional.push(a.clone());
             }
             i += 1;
+        }
+        if let Some(r) = spec.options.iter().find(|r| r.required && !o.values.contains_key(r.name)) {
+            return Err(Usage(format!("{cmd}: --{} is required", r.name)));
         }
         Ok(o)
     }
@@ -253,9 +433,10 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// Makes sure `--out` can be written before any work is done, so that a long run cannot end in
 /// a failed save: a missing parent folder is created (as the figure writers always did), a path
-/// that is a folder or lies under a file is refused. `extensions` lists the accepted file
-/// extensions (empty: any).
-fn check_out(cmd: &str, out: &str, extensions: &[&str]) -> CliResult<()> {
+/// that is a folder or lies under a file is refused, as is a file type that [`COMMANDS`] does
+/// not list for the command.
+fn check_out(cmd: &str, out: &str) -> CliResult<()> {
+    let extensions = command_spec(cmd).map_or(&[][..], |c| c.out_types);
     let path = Path::new(out);
     let fail = |what: String| CliError::Fail(format!("{cmd}: --out {out}: {what}"));
     if out.is_empty() {
@@ -309,33 +490,7 @@ fn prepare(data: Dataset, (n_train, n_test): (usize, usize), binarize_static: Op
 }
 
 fn cmd_train(args: &[String]) -> CliResult<()> {
-    let o = Opts::parse(
-        "train",
-        args,
-        &[
-            "model",
-            "dataset",
-            "epochs",
-            "seed",
-            "out",
-            "latent",
-            "hidden",
-            "activation",
-            "batch-size",
-            "lr",
-            "beta",
-            "binarize",
-            "denoise",
-            "objective",
-            "milestones",
-            "gamma",
-            "train-size",
-            "test-size",
-            "data-dir",
-            "max-batches",
-        ],
-        &["json", "quiet"],
-    )?;
+    let o = Opts::parse("train", args)?;
     o.no_positional()?;
     let model_name = o.require("model")?;
     if !MODEL_NAMES.contains(&model_name) {
@@ -400,7 +555,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
         ))
         .into());
     }
-    check_out("train", &out, &[])?;
+    check_out("train", &out)?;
     let data = prepare(load_dataset(dataset, o.get("data-dir"))?, sizes, stat)?;
     let json = o.has("json");
     if !json {
@@ -433,12 +588,7 @@ fn not_a_vae(ckpt: &str, model: &Model, why: &str) -> CliError {
 }
 
 fn cmd_eval(args: &[String]) -> CliResult<()> {
-    let o = Opts::parse(
-        "eval",
-        args,
-        &["dataset", "iwae", "binarize", "test-size", "data-dir", "seed", "objective"],
-        &["json"],
-    )?;
+    let o = Opts::parse("eval", args)?;
     let ckpt = o.one_positional("checkpoint path")?;
     let (stat, binarization) = parse_binarize(o.get("binarize"))?;
     let sizes = subset_sizes(&o)?;
@@ -488,7 +638,7 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
 }
 
 fn cmd_data(args: &[String]) -> CliResult<()> {
-    let o = Opts::parse("data", args, &["dir"], &[])?;
+    let o = Opts::parse("data", args)?;
     match o.positional.as_slice() {
         [s] if s == "info" => {}
         _ => return Err(Usage("data: expected `vae data info [--dir DIR]`".into()).into()),
@@ -519,12 +669,7 @@ fn cmd_data(args: &[String]) -> CliResult<()> {
 }
 
 fn cmd_bench(args: &[String]) -> CliResult<()> {
-    let o = Opts::parse(
-        "bench",
-        args,
-        &["model", "epochs", "batch-size", "max-batches", "dataset", "data-dir", "lr"],
-        &["json"],
-    )?;
+    let o = Opts::parse("bench", args)?;
     o.no_positional()?;
     let name = o.require("model")?;
     let default_bs = if name == "conv-vae" { 32 } else { 128 };
@@ -566,7 +711,7 @@ fn run(args: &[String]) -> CliResult<()> {
     };
     // `vae <command> --help` asks for the usage: print it and succeed.
     if rest.iter().any(|a| a == "--help" || a == "-h") {
-        say!("{USAGE}");
+        say!("{}", usage());
         return Ok(());
     }
     match cmd {
@@ -580,7 +725,7 @@ fn run(args: &[String]) -> CliResult<()> {
         "scatter" => figures_cli::cmd_scatter(rest),
         "explore" => figures_cli::cmd_explore(rest),
         "help" | "--help" | "-h" => {
-            say!("{USAGE}");
+            say!("{}", usage());
             Ok(())
         }
         other => Err(Usage(format!("unknown command '{other}'")).into()),
@@ -591,12 +736,12 @@ mod figures_cli {
     use super::*;
 
     pub fn cmd_sample(args: &[String]) -> CliResult<()> {
-        let o = Opts::parse("sample", args, &["n", "out", "seed"], &[])?;
+        let o = Opts::parse("sample", args)?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 64, 1024, "samples in one grid image")?;
         let seed: u64 = o.num("seed", 0)?;
-        check_out("sample", out, &["png", "html"])?;
+        check_out("sample", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         if !model.is_variational() {
             return Err(not_a_vae(
@@ -620,7 +765,7 @@ mod figures_cli {
     }
 
     pub fn cmd_manifold(args: &[String]) -> CliResult<()> {
-        let o = Opts::parse("manifold", args, &["n", "out", "range"], &[])?;
+        let o = Opts::parse("manifold", args)?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 20, 100, "rows and columns of decoded images: n x n of them")?;
@@ -639,7 +784,7 @@ mod figures_cli {
                 vae_core::figures::Manifold::linear(n, lo, hi)
             }
         };
-        check_out("manifold", out, &["png", "html"])?;
+        check_out("manifold", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         // Notebook 02 draws an autoencoder's manifold over the range its codes span; the
         // quantiles of N(0, I) are only meaningful under a VAE's prior.
@@ -668,11 +813,11 @@ mod figures_cli {
     }
 
     pub fn cmd_reconstruct(args: &[String]) -> CliResult<()> {
-        let o = Opts::parse("reconstruct", args, &["n", "out", "dataset", "data-dir"], &[])?;
+        let o = Opts::parse("reconstruct", args)?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 16, 64, "originals in one row of the figure")?;
-        check_out("reconstruct", out, &["png", "html"])?;
+        check_out("reconstruct", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, _) = test_images(&o, n)?;
         let images = test.images.to_device(model.device())?;
@@ -684,11 +829,11 @@ mod figures_cli {
     }
 
     pub fn cmd_scatter(args: &[String]) -> CliResult<()> {
-        let o = Opts::parse("scatter", args, &["n", "out", "dataset", "data-dir"], &[])?;
+        let o = Opts::parse("scatter", args)?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 5000, TEST_SET_SIZE, "the size of the MNIST and Fashion-MNIST test sets")?;
-        check_out("scatter", out, &["svg", "html"])?;
+        check_out("scatter", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
         let test = vae_core::data::Split {
@@ -702,11 +847,11 @@ mod figures_cli {
     }
 
     pub fn cmd_explore(args: &[String]) -> CliResult<()> {
-        let o = Opts::parse("explore", args, &["n", "out", "dataset", "data-dir"], &[])?;
+        let o = Opts::parse("explore", args)?;
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 3000, TEST_SET_SIZE, "the size of the MNIST and Fashion-MNIST test sets")?;
-        check_out("explore", out, &[])?;
+        check_out("explore", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
         let (test, names) = test_images(&o, n)?;
         let test = vae_core::data::Split {
@@ -734,7 +879,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // A closed stderr must not turn the exit code into a panic's 101.
         Err(CliError::Usage(msg)) => {
-            let _ = writeln!(std::io::stderr(), "vae: {msg}\n\n{USAGE}");
+            let _ = writeln!(std::io::stderr(), "vae: {msg}\n\n{}", usage());
             ExitCode::from(2)
         }
         Err(CliError::Run(e)) => {
