@@ -145,6 +145,33 @@ fn commands_that_need_a_vae_refuse_an_autoencoder_before_reading_data() {
     }
 }
 
+#[test]
+fn every_option_is_checked_before_any_file_is_read_or_made() {
+    let no_data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint_of("mlp-vae", tmp.path());
+    let new = |name: &str| tmp.path().join(name).join("f.png").to_str().unwrap().to_string();
+    let (train_out, figure_out) = (new("t"), new("f"));
+    for args in [
+        vec!["bench", "--model", "nope"],
+        vec!["bench", "--model", "mlp-vae", "--dataset", "cifar"],
+        vec!["eval", "missing.safetensors", "--dataset", "cifar"],
+        vec!["eval", &ck, "--dataset", "cifar"],
+        vec!["train", "--model", "mlp-vae", "--dataset", "cifar", "--out", &train_out],
+        vec!["reconstruct", "missing.safetensors", "--dataset", "cifar", "--out", &figure_out],
+        vec!["scatter", &ck, "--dataset", "cifar", "--out", &figure_out],
+        vec!["explore", &ck, "--dataset", "cifar", "--out", &figure_out],
+    ] {
+        let (code, _, err) = vae(&args, Some(no_data.path()));
+        assert!(code == 2 && err.contains("usage: vae"), "{args:?}: {err}");
+        assert!(err.contains("'nope'") || err.contains("--dataset cifar"), "{args:?}: {err}");
+    }
+    assert!(
+        !tmp.path().join("t").exists() && !tmp.path().join("f").exists(),
+        "a folder was made for a failing command"
+    );
+}
+
 /// `--name` flags in `text` outside parentheses, each with whether it is inside brackets.
 fn flags(text: &str) -> Vec<(String, bool)> {
     let (mut out, mut square, mut round) = (vec![], 0, 0);

@@ -347,14 +347,24 @@ impl Opts {
     }
 }
 
+/// `--dataset` (default mnist) as the name [`load_dataset`] takes, checked with the other options
+/// so that a typo is a usage error before any checkpoint or data file is read.
+fn dataset_option(o: &Opts) -> std::result::Result<&'static str, Usage> {
+    match o.get("dataset").unwrap_or("mnist") {
+        "mnist" => Ok("mnist"),
+        "fashion-mnist" | "fashion" => Ok("fashion-mnist"),
+        other => Err(Usage(format!("{}: --dataset {other}: expected mnist or fashion-mnist", o.cmd))),
+    }
+}
+
+/// Loads a data set named by [`dataset_option`].
 fn load_dataset(name: &str, dir: Option<&str>) -> CliResult<Dataset> {
     let root = dir.map(PathBuf::from);
     Ok(match name {
-        "mnist" => Mnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("mnist")))?,
-        "fashion-mnist" | "fashion" => {
+        "fashion-mnist" => {
             FashionMnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("fashion-mnist")))?
         }
-        other => return Err(Usage(format!("unknown dataset '{other}', expected mnist or fashion-mnist")).into()),
+        _ => Mnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("mnist")))?,
     })
 }
 
@@ -498,7 +508,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
             Usage(format!("train: unknown model '{model_name}', expected one of {}", MODEL_NAMES.join(", "))).into()
         );
     }
-    let dataset = o.get("dataset").unwrap_or("mnist");
+    let dataset = dataset_option(&o)?;
     let out = o.require("out")?.to_string();
     let (stat, binarization) = parse_binarize(o.get("binarize"))?;
     let milestones = match o.get("milestones") {
@@ -595,6 +605,7 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
     let seed: u64 = o.num("seed", 0)?;
     let objective = o.get("objective").map(parse_objective).transpose()?;
     let iwae: Option<usize> = o.opt_num("iwae")?;
+    let dataset = dataset_option(&o)?;
     if iwae == Some(0) {
         return Err(
             Usage("eval: --iwae 0: the estimate needs at least 1 sample per image, e.g. --iwae 5000".into()).into()
@@ -610,7 +621,7 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
             return Err(not_a_vae(ckpt, &model, "it has no likelihood for --iwae to estimate; drop --iwae"));
         }
     }
-    let data = prepare(load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?, sizes, stat)?;
+    let data = prepare(load_dataset(dataset, o.get("data-dir"))?, sizes, stat)?;
     let mut test = data.test.clone();
     if binarization == Binarization::Dynamic {
         test.images = vae_core::data::dynamic_binarize(&test.images, &mut Rng::new(seed))?;
@@ -672,6 +683,10 @@ fn cmd_bench(args: &[String]) -> CliResult<()> {
     let o = Opts::parse("bench", args)?;
     o.no_positional()?;
     let name = o.require("model")?;
+    if !MODEL_NAMES.contains(&name) {
+        return Err(Usage(format!("bench: unknown model '{name}', expected one of {}", MODEL_NAMES.join(", "))).into());
+    }
+    let dataset = dataset_option(&o)?;
     let default_bs = if name == "conv-vae" { 32 } else { 128 };
     let default_lr = if name == "conv-vae" { 1e-4 } else { 1e-3 };
     let (batch_size, lr, epochs, max_batches) =
@@ -679,7 +694,7 @@ fn cmd_bench(args: &[String]) -> CliResult<()> {
     check_settings("bench", &TrainConfig { epochs, batch_size, lr, max_batches, ..TrainConfig::default() })?;
     let model = Model::from_name(name, None, 0, &vae_core::device::default_device())?;
     let data = prepare(
-        load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?,
+        load_dataset(dataset, o.get("data-dir"))?,
         (usize::MAX, usize::MAX),
         if name == "conv-vae" { Some(0.5) } else { None },
     )?;
@@ -807,8 +822,8 @@ mod figures_cli {
         Ok(())
     }
 
-    fn test_images(o: &Opts, n: usize) -> CliResult<(vae_core::data::Split, Vec<String>)> {
-        let data = load_dataset(o.get("dataset").unwrap_or("mnist"), o.get("data-dir"))?;
+    fn test_images(o: &Opts, dataset: &str, n: usize) -> CliResult<(vae_core::data::Split, Vec<String>)> {
+        let data = load_dataset(dataset, o.get("data-dir"))?;
         Ok((data.test.take(n)?, data.class_names.clone()))
     }
 
@@ -817,9 +832,10 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 16, 64, "originals in one row of the figure")?;
+        let dataset = dataset_option(&o)?;
         check_out("reconstruct", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
-        let (test, _) = test_images(&o, n)?;
+        let (test, _) = test_images(&o, dataset, n)?;
         let images = test.images.to_device(model.device())?;
         let labels = test.labels.to_device(model.device())?;
         let recon = model.reconstruct(&images, model.num_classes().map(|_| &labels))?;
@@ -833,9 +849,10 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 5000, TEST_SET_SIZE, "the size of the MNIST and Fashion-MNIST test sets")?;
+        let dataset = dataset_option(&o)?;
         check_out("scatter", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
-        let (test, names) = test_images(&o, n)?;
+        let (test, names) = test_images(&o, dataset, n)?;
         let test = vae_core::data::Split {
             images: test.images.to_device(model.device())?,
             labels: test.labels.to_device(model.device())?,
@@ -851,9 +868,10 @@ mod figures_cli {
         let ckpt = o.one_positional("checkpoint path")?;
         let out = o.require("out")?;
         let n = o.count("n", 3000, TEST_SET_SIZE, "the size of the MNIST and Fashion-MNIST test sets")?;
+        let dataset = dataset_option(&o)?;
         check_out("explore", out)?;
         let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
-        let (test, names) = test_images(&o, n)?;
+        let (test, names) = test_images(&o, dataset, n)?;
         let test = vae_core::data::Split {
             images: test.images.to_device(model.device())?,
             labels: test.labels.to_device(model.device())?,
