@@ -87,7 +87,7 @@ pub fn bench_training(
         let secs = start.elapsed().as_secs_f64();
         let e = BenchEpoch {
             implementation: "vae-core",
-            model: model.kind().to_string(),
+            model: model.name().to_string(),
             epoch,
             batches: nb,
             batch_size,

@@ -310,7 +310,7 @@ impl Trainer {
             return Err(Error::config(format!(
                 "the {} objective needs a VAE, and {} is an autoencoder (no posterior, no prior); use mse or bce",
                 o.name(),
-                model.kind()
+                model.name()
             )));
         }
         let dim = train.images.dims().get(1).copied().unwrap_or(0);

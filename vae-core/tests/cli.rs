@@ -172,6 +172,34 @@ fn every_option_is_checked_before_any_file_is_read_or_made() {
     );
 }
 
+#[test]
+fn presets_are_reported_by_their_own_name() {
+    let root = tiny_mnist();
+    for name in ["mlp-ae-2d", "deep-vae-2d"] {
+        let ckpt = root.path().join(format!("{name}.safetensors"));
+        let ck = ckpt.to_str().unwrap();
+        let train = ["train", "--model", name, "--epochs", "1", "--batch-size", "16", "--out", ck];
+        let (code, out, err) = vae(&train, Some(root.path()));
+        assert!(code == 0 && out.starts_with(&format!("training Model({name}, latent 2,")), "{out}{err}");
+        let (code, out, err) = vae(&[&train[..], &["--json"]].concat(), Some(root.path()));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(v["model"], name, "{v}");
+        let (code, out, err) = vae(&["eval", ck], Some(root.path()));
+        assert!(code == 0 && out.starts_with(&format!("Model({name},")), "{out}{err}");
+        let (code, out, err) = vae(&["eval", ck, "--json"], Some(root.path()));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["model"], name, "{out}");
+        let html = root.path().join(format!("{name}.html"));
+        let (code, _, err) = vae(&["explore", ck, "--n", "16", "--out", html.to_str().unwrap()], Some(root.path()));
+        assert_eq!(code, 0, "{err}");
+        assert!(std::fs::read_to_string(&html).unwrap().contains(&format!("{name} latent space")));
+    }
+    let ck = checkpoint_of("mlp-ae-2d", root.path());
+    let (_, _, err) = vae(&["sample", &ck, "--out", "s.png"], None);
+    assert!(err.contains("holds mlp-ae-2d, an autoencoder"), "{err}");
+}
+
 /// `--name` flags in `text` outside parentheses, each with whether it is inside brackets.
 fn flags(text: &str) -> Vec<(String, bool)> {
     let (mut out, mut square, mut round) = (vec![], 0, 0);

@@ -574,7 +574,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     let history = Trainer::new(cfg.clone()).fit_with(&model, &data, |s, m| {
         if json {
             let mut v = serde_json::to_value(s).expect("stats serialise");
-            v["model"] = m.kind().into();
+            v["model"] = m.name().into();
             say!("{v}");
         }
         Ok(())
@@ -594,7 +594,7 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
 
 /// The error for a command that needs a VAE but was given an autoencoder's checkpoint.
 fn not_a_vae(ckpt: &str, model: &Model, why: &str) -> CliError {
-    CliError::Fail(format!("{ckpt} holds {}, an autoencoder: {why}", model.kind()))
+    CliError::Fail(format!("{ckpt} holds {}, an autoencoder: {why}", model.name()))
 }
 
 fn cmd_eval(args: &[String]) -> CliResult<()> {
@@ -634,7 +634,7 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
         None => None,
     };
     if o.has("json") {
-        let v = serde_json::json!({"model": model.kind(), "objective": objective.name(), "test_loss": stats.loss, "test_recon": stats.recon,
+        let v = serde_json::json!({"model": model.name(), "objective": objective.name(), "test_loss": stats.loss, "test_recon": stats.recon,
             "test_kl": stats.kl, "pixel_mse": pixel, "iwae_k": iwae, "iwae_nll": nll, "n": stats.n});
         say!("{v}");
     } else {
@@ -877,7 +877,7 @@ mod figures_cli {
             labels: test.labels.to_device(model.device())?,
         };
         let explorer = vae_core::explorer::explorer_for(&model, &test, &names)?
-            .with_title(format!("{} latent space", model.kind()));
+            .with_title(format!("{} latent space", model.name()));
         explorer.save(out)?;
         let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
         say!("wrote the explorer ({:.2} MB, {} points) to {out}", size as f64 / 1e6, test.len());
