@@ -339,6 +339,8 @@ pub struct StepOutcome {
     /// False when the loss was not finite: then the weights were left alone.
     pub updated: bool,
     pub forward_seconds: f64,
+    /// The backward pass; on the fused path, forward and backward together (one pass there,
+    /// `forward_seconds` 0).
     pub backward_seconds: f64,
     pub optimizer_seconds: f64,
 }

@@ -200,6 +200,33 @@ fn presets_are_reported_by_their_own_name() {
     assert!(err.contains("holds mlp-ae-2d, an autoencoder"), "{err}");
 }
 
+#[test]
+fn bench_reports_a_fused_step_as_one_forward_backward_figure() {
+    let root = tiny_mnist();
+    let bench = |model: &str, json: bool| {
+        let mut args = vec!["bench", "--model", model, "--batch-size", "16"];
+        if json {
+            args.push("--json");
+        }
+        let (code, out, err) = vae(&args, Some(root.path()));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    // The dense VAE runs the fused CPU step, deep-vae-2d (batch norm) candle's autograd.
+    let text = bench("mlp-vae", false);
+    assert!(text.contains("forward+backward (fused)") && !text.contains("forward 0.00"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(bench("mlp-vae", true).trim()).unwrap();
+    assert!(v["fused"] == true && v["forward_seconds"].is_null() && v["backward_seconds"].is_null(), "{v}");
+    assert!(v["forward_backward_seconds"].as_f64().unwrap() > 0.0, "{v}");
+    // What bench/compare.py reads.
+    assert!(v["epoch_seconds"].as_f64().unwrap() > 0.0 && v["batches"] == 4, "{v}");
+    let text = bench("deep-vae-2d", false);
+    assert!(text.contains("forward ") && text.contains("backward ") && !text.contains("fused"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(bench("deep-vae-2d", true).trim()).unwrap();
+    let (f, b) = (v["forward_seconds"].as_f64().unwrap(), v["backward_seconds"].as_f64().unwrap());
+    assert!(v["fused"] == false && (v["forward_backward_seconds"].as_f64().unwrap() - (f + b)).abs() < 1e-9, "{v}");
+}
+
 /// `--name` flags in `text` outside parentheses, each with whether it is inside brackets.
 fn flags(text: &str) -> Vec<(String, bool)> {
     let (mut out, mut square, mut round) = (vec![], 0, 0);

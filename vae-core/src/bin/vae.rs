@@ -703,14 +703,16 @@ fn cmd_bench(args: &[String]) -> CliResult<()> {
         if json {
             say!("{}", serde_json::to_string(e).expect("serialise"));
         } else {
+            let passes = match (e.forward_seconds, e.backward_seconds) {
+                (Some(f), Some(b)) => format!("forward {f:.2} s, backward {b:.2} s"),
+                _ => format!("forward+backward (fused) {:.2} s", e.forward_backward_seconds),
+            };
             say!(
-                "{} epoch {}: {:.2} s ({:.0} img/s; forward {:.2} s, backward {:.2} s, optimiser {:.2} s) loss {:.3}",
+                "{} epoch {}: {:.2} s ({:.0} img/s; {passes}, optimiser {:.2} s) loss {:.3}",
                 e.model,
                 e.epoch,
                 e.epoch_seconds,
                 e.samples_per_s,
-                e.forward_seconds,
-                e.backward_seconds,
                 e.optimizer_seconds,
                 e.train_loss
             );
