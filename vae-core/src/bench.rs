@@ -1,6 +1,6 @@
 //! Training-speed benchmark: full epochs of a model on a data set, timing the forward pass
-//! (loss included), the backward pass and the optimiser step separately, with the same
-//! [`Stepper`] as training.
+//! (loss included), the backward pass and the optimiser step separately (forward and backward
+//! together for a fused step, which is one pass), with the same [`Stepper`] as training.
 //!
 //! `vae bench --model mlp-vae --epochs 3 --json` prints one JSON object per epoch; the
 //! PyTorch reference (`bench/pytorch_reference.py`) prints the same fields.
@@ -24,13 +24,17 @@ pub struct BenchEpoch {
     pub batch_size: usize,
     pub epoch_seconds: f64,
     pub samples_per_s: f64,
-    pub forward_seconds: f64,
-    pub backward_seconds: f64,
+    /// The forward pass (loss included); `None` (null) for fused steps, which have no separate one.
+    pub forward_seconds: Option<f64>,
+    /// The backward pass; `None` (null) for fused steps.
+    pub backward_seconds: Option<f64>,
+    /// Forward and backward together: the fused pass, or the sum of the two above.
+    pub forward_backward_seconds: f64,
     pub optimizer_seconds: f64,
     pub train_loss: f64,
     pub threads: usize,
-    /// Steps ran through the fused dense-VAE path: forward and backward are one pass there,
-    /// reported together as `backward_seconds`.
+    /// Steps ran through a fused CPU step (dense model or conv VAE), which computes the loss and
+    /// its gradient in one pass.
     pub fused: bool,
 }
 
@@ -44,7 +48,9 @@ pub fn bench_training(
     max_batches: Option<usize>,
     mut on_epoch: impl FnMut(&BenchEpoch),
 ) -> Result<Vec<BenchEpoch>> {
-    if batch_size == 0 || batch_size > data.train.len() {
+    let settings = crate::training::TrainConfig { epochs, batch_size, lr, max_batches, ..Default::default() };
+    settings.validate()?;
+    if batch_size > data.train.len() {
         return Err(Error::config(format!(
             "batch size {batch_size} does not fit a training set of {}",
             data.train.len()
@@ -85,14 +91,15 @@ pub fn bench_training(
         let secs = start.elapsed().as_secs_f64();
         let e = BenchEpoch {
             implementation: "vae-core",
-            model: model.kind().to_string(),
+            model: model.name().to_string(),
             epoch,
             batches: nb,
             batch_size,
             epoch_seconds: secs,
             samples_per_s: n as f64 / secs,
-            forward_seconds: fwd,
-            backward_seconds: bwd,
+            forward_seconds: (!stepper.is_fused()).then_some(fwd),
+            backward_seconds: (!stepper.is_fused()).then_some(bwd),
+            forward_backward_seconds: fwd + bwd,
             optimizer_seconds: upd,
             train_loss: loss_sum / n as f64,
             threads: if stepper.is_fused() {

@@ -169,7 +169,7 @@ pub fn load_into(model: &Model, path: impl AsRef<Path>) -> Result<()> {
             format!(
                 "the checkpoint holds a different model: {} vs this {} ({})",
                 serde_json::to_string(&config).unwrap_or_default(),
-                model.kind(),
+                model.name(),
                 serde_json::to_string(model.config()).unwrap_or_default()
             ),
         ));
@@ -203,7 +203,7 @@ fn fill(model: &Model, path: &Path, bytes: &[u8]) -> Result<()> {
     }
     let expected: std::collections::HashSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
     if let Some(extra) = st.names().into_iter().find(|n| !expected.contains(&n[..])) {
-        return Err(ck_err(path, format!("tensor {extra} is not part of this {} model", model.kind())));
+        return Err(ck_err(path, format!("tensor {extra} is not part of this {} model", model.name())));
     }
     Ok(())
 }

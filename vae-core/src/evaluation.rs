@@ -180,7 +180,7 @@ pub fn anomaly_scores(model: &Model, images: &Tensor) -> Result<Vec<f32>> {
 /// Bernoulli decoder; binary images make it a true likelihood.
 pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &mut Rng) -> Result<f64> {
     if !model.is_variational() {
-        return Err(Error::config(format!("{} is not a VAE: it has no likelihood to estimate", model.kind())));
+        return Err(Error::config(format!("{} is not a VAE: it has no likelihood to estimate", model.name())));
     }
     if k == 0 || max_rows == 0 {
         return Err(Error::config("IWAE needs k >= 1 samples and max_rows >= 1"));

@@ -45,6 +45,12 @@ impl Objective {
         }
     }
 
+    /// Whether the objective means what its name says for `model`: the ELBOs need a VAE's
+    /// posterior and prior, and on an autoencoder would silently compute the BCE alone.
+    pub fn applies_to(&self, model: &Model) -> bool {
+        model.is_variational() || matches!(self, Objective::Mse | Objective::Bce)
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Objective::Mse => "mse",

@@ -94,6 +94,60 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The first setting that cannot work, as the field's name and what is wrong with it (starting
+    /// with the value); `None` when the config can run. The `vae` binary words it with
+    /// its option's name; [`validate`](Self::validate) is the same check as an error.
+    pub fn invalid_setting(&self) -> Option<(&'static str, String)> {
+        if self.epochs == 0 {
+            return Some(("epochs", "0: nothing would be trained; use at least 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Some(("batch_size", "0: a batch needs at least one example".into()));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Some(("lr", format!("{}: the learning rate must be a positive finite number", self.lr)));
+        }
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Some(("beta", format!("{}: the KL weight must be a non-negative finite number", self.beta)));
+        }
+        if !(self.gamma.is_finite() && self.gamma > 0.0) {
+            return Some((
+                "gamma",
+                format!("{}: the learning-rate factor at milestones must be a positive finite number", self.gamma),
+            ));
+        }
+        // A milestone m lowers the rate from epoch m + 1 on: 0 only rescales lr, and one at or
+        // after the last epoch never takes effect; both are surely a mistake.
+        if let Some(m) = self.milestones.iter().find(|&&m| m == 0 || m >= self.epochs) {
+            let why = match self.epochs {
+                1 => format!("{m}: with 1 epoch no milestone can take effect"),
+                e => format!(
+                    "{m}: a milestone lowers the learning rate after that epoch, so with {e} epochs it must be from 1 to {}",
+                    e - 1
+                ),
+            };
+            return Some(("milestones", why));
+        }
+        if self.max_batches == Some(0) {
+            return Some(("max_batches", "0: no batch would be trained; use at least 1".into()));
+        }
+        if let Some(why) = self.corruption.as_ref().and_then(|c| c.problem()) {
+            return Some(("corruption", why));
+        }
+        None
+    }
+
+    /// Checks the settings that need no model or data (the [`Trainer`] checks the rest when it
+    /// starts), so that a mistake is reported before anything is loaded.
+    pub fn validate(&self) -> Result<()> {
+        match self.invalid_setting() {
+            Some((field, why)) => Err(Error::config(format!("{field} {why}"))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What one epoch did. Losses are per image (sum over pixels, mean over images); the loss is
 /// `recon + beta * kl`, and `kl` is reported unweighted on every path.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -230,7 +284,7 @@ impl Trainer {
                 samples_per_s: seen as f64 / secs,
             };
             if !cfg.quiet {
-                println!("{}", format_epoch(&stats, cfg.epochs, model.is_variational()));
+                print_progress(&format_epoch(&stats, cfg.epochs, model.is_variational()));
             }
             on_epoch(&stats, model)?;
             history.epochs.push(stats);
@@ -240,11 +294,9 @@ impl Trainer {
 
     fn validate(&self, model: &Model, train: &Split) -> Result<()> {
         let cfg = &self.config;
+        cfg.validate()?;
         if train.is_empty() {
             return Err(Error::config("the training set is empty: nothing to train on"));
-        }
-        if cfg.batch_size == 0 {
-            return Err(Error::config("batch size is 0"));
         }
         if cfg.batch_size > train.len() {
             return Err(Error::config(format!(
@@ -254,11 +306,12 @@ impl Trainer {
                 train.len()
             )));
         }
-        if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
-            return Err(Error::config(format!("learning rate {} must be a positive finite number", cfg.lr)));
-        }
-        if !(cfg.beta.is_finite() && cfg.beta >= 0.0) {
-            return Err(Error::config(format!("beta {} must be a non-negative finite number", cfg.beta)));
+        if let Some(o) = cfg.objective.filter(|o| !o.applies_to(model)) {
+            return Err(Error::config(format!(
+                "the {} objective needs a VAE, and {} is an autoencoder (no posterior, no prior); use mse or bce",
+                o.name(),
+                model.name()
+            )));
         }
         let dim = train.images.dims().get(1).copied().unwrap_or(0);
         if dim != model.config().input_dim() {
@@ -286,6 +339,8 @@ pub struct StepOutcome {
     /// False when the loss was not finite: then the weights were left alone.
     pub updated: bool,
     pub forward_seconds: f64,
+    /// The backward pass; on the fused path, forward and backward together (one pass there,
+    /// `forward_seconds` 0).
     pub backward_seconds: f64,
     pub optimizer_seconds: f64,
 }
@@ -406,6 +461,14 @@ impl Stepper {
         }
         Ok(out)
     }
+}
+
+/// Writes `line` and a newline to stdout, ignoring a stdout that is closed or full: a reader
+/// that went away (`vae train ... | head -1`, a pager quit early) must not stop a run that would
+/// still save its checkpoint, as `println!` does by panicking.
+pub fn print_progress(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// One progress line per epoch.

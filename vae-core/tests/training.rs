@@ -137,6 +137,62 @@ fn bad_setups_are_refused_before_training() {
 }
 
 #[test]
+fn settings_that_cannot_work_are_refused_by_the_config_itself() {
+    assert_eq!(TrainConfig::default().validate().ok(), Some(()));
+    assert_eq!(TrainConfig { milestones: vec![1, 2], ..quiet(3) }.invalid_setting(), None);
+    for (cfg, field, says) in [
+        (quiet(0), "epochs", "0: nothing would be trained"),
+        (TrainConfig { batch_size: 0, ..quiet(1) }, "batch_size", "0: "),
+        (TrainConfig { lr: 0.0, ..quiet(1) }, "lr", "0: the learning rate must be a positive"),
+        (TrainConfig { beta: f64::NAN, ..quiet(1) }, "beta", "NaN: "),
+        (TrainConfig { gamma: f64::NAN, ..quiet(1) }, "gamma", "NaN: "),
+        (TrainConfig { gamma: -0.5, ..quiet(1) }, "gamma", "-0.5: "),
+        (
+            TrainConfig { milestones: vec![12], ..quiet(10) },
+            "milestones",
+            "12: a milestone lowers the learning rate after that epoch, so with 10 epochs it must be from 1 to 9",
+        ),
+        (TrainConfig { milestones: vec![3], ..quiet(3) }, "milestones", "3: a milestone"),
+        (TrainConfig { milestones: vec![0], ..quiet(3) }, "milestones", "0: "),
+        (TrainConfig { milestones: vec![1], ..quiet(1) }, "milestones", "1: with 1 epoch no milestone"),
+        (TrainConfig { max_batches: Some(0), ..quiet(1) }, "max_batches", "0: no batch"),
+        (TrainConfig { corruption: Some(Corruption::Mask { p: 2.0 }), ..quiet(1) }, "corruption", "mask:2: "),
+        (
+            TrainConfig { corruption: Some(Corruption::SaltPepper { p: f32::NAN }), ..quiet(1) },
+            "corruption",
+            "salt-pepper:NaN: ",
+        ),
+        (
+            TrainConfig { corruption: Some(Corruption::Gaussian { std: -1.0 }), ..quiet(1) },
+            "corruption",
+            "gaussian:-1: ",
+        ),
+    ] {
+        let (f, why) = cfg.invalid_setting().unwrap_or_else(|| panic!("{cfg:?} accepted"));
+        assert!(f == field && why.starts_with(says), "{field}: {f} {why}");
+        // The trainer refuses it too, before looking at the model or the data.
+        let data = common::blob_dataset(8, 4);
+        let m = Model::from_name("mlp-ae", Some(2), 0, &Device::Cpu).unwrap();
+        let e = Trainer::new(cfg.clone()).fit(&m, &data).unwrap_err().to_string();
+        assert!(e.contains(&format!("{field} {why}")), "{e}");
+    }
+    // An ELBO on an autoencoder would train on the BCE alone under the ELBO's name.
+    let data = common::blob_dataset(64, 4);
+    for name in ["mlp-ae", "conv-ae"] {
+        let ae = Model::from_name(name, None, 0, &Device::Cpu).unwrap();
+        for o in [Objective::Elbo, Objective::McElbo] {
+            let e = Trainer::new(TrainConfig { objective: Some(o), ..quiet(1) }).fit(&ae, &data).unwrap_err();
+            assert!(e.to_string().contains("needs a VAE"), "{name} {o:?}: {e}");
+        }
+    }
+    let m = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
+    for (epochs, lr, max_batches) in [(0, 1e-3, None), (1, 0.0, None), (1, 1e-3, Some(0))] {
+        let r = vae_core::bench::bench_training(&m, &data, 32, lr, epochs, max_batches, |_| ());
+        assert!(r.is_err(), "bench accepted epochs {epochs}, lr {lr}, max_batches {max_batches:?}");
+    }
+}
+
+#[test]
 fn denoising_autoencoder_beats_the_identity_on_noisy_inputs() {
     let data = common::blob_dataset(384, 64);
     let m = Model::from_name("mlp-ae", None, 0, &Device::Cpu).unwrap();

@@ -26,6 +26,23 @@ pub enum Corruption {
 }
 
 impl Corruption {
+    /// What is wrong with the amount, if anything: a noise level must be a finite number of at
+    /// least 0, a probability a number from 0 to 1.
+    pub fn problem(&self) -> Option<String> {
+        match *self {
+            Corruption::Gaussian { std } if !(std.is_finite() && std >= 0.0) => {
+                Some(format!("gaussian:{std}: the noise's standard deviation must be a finite number of at least 0"))
+            }
+            Corruption::SaltPepper { p } if !(0.0..=1.0).contains(&p) => {
+                Some(format!("salt-pepper:{p}: the probability must be between 0 and 1"))
+            }
+            Corruption::Mask { p } if !(0.0..=1.0).contains(&p) => {
+                Some(format!("mask:{p}: the probability must be between 0 and 1"))
+            }
+            _ => None,
+        }
+    }
+
     pub fn apply(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let v = x.flatten_all()?.to_vec1::<f32>()?;

@@ -78,7 +78,7 @@ pub fn decoder_spec(model: &Model) -> Result<DecoderSpec> {
             });
         }
     } else {
-        return Err(Error::config(format!("{}: no exportable decoder", model.kind())));
+        return Err(Error::config(format!("{}: no exportable decoder", model.name())));
     }
     let spec = DecoderSpec {
         latent_dim: model.latent_dim(),

@@ -81,6 +81,8 @@ impl ModelConfig {
         Ok(c)
     }
 
+    /// The architecture family (the checkpoint's `kind` tag): `mlp-ae-2d` is an `mlp-ae`,
+    /// `deep-vae-2d` an `mlp-vae`. Reports use [`name`](Self::name).
     pub fn kind(&self) -> &'static str {
         match self {
             ModelConfig::MlpAe(_) => "mlp-ae",
@@ -89,6 +91,16 @@ impl ModelConfig {
             ModelConfig::MlpVae(_) => "mlp-vae",
             ModelConfig::ConvVae(_) => "conv-vae",
         }
+    }
+
+    /// The name in [`MODEL_NAMES`] of the preset this config is (whatever its latent size, which
+    /// `--latent` may set), else its [`kind`](Self::kind): what reports and messages call the model.
+    pub fn name(&self) -> &'static str {
+        MODEL_NAMES
+            .iter()
+            .find(|n| ModelConfig::from_name(n, Some(self.latent())).is_ok_and(|preset| &preset == self))
+            .copied()
+            .unwrap_or_else(|| self.kind())
     }
 
     pub fn latent(&self) -> usize {
@@ -125,7 +137,7 @@ impl ModelConfig {
             other => {
                 return Err(Error::config(format!(
                     "{} has fixed convolution layers: hidden sizes apply to the dense models only",
-                    other.kind()
+                    other.name()
                 )))
             }
         }
@@ -141,7 +153,7 @@ impl ModelConfig {
             other => {
                 return Err(Error::config(format!(
                     "{} has fixed ReLU layers: the activation applies to the dense models only",
-                    other.kind()
+                    other.name()
                 )))
             }
         }
@@ -187,21 +199,21 @@ impl ModelConfig {
         if let Some(s) = sizes.iter().find(|&&s| s > MAX_LAYER_SIZE) {
             return Err(Error::config(format!(
                 "{}: layer size {s} is larger than the {MAX_LAYER_SIZE} this crate supports",
-                self.kind()
+                self.name()
             )));
         }
         if self.hidden().is_some_and(|h| h.len() > MAX_DEPTH) {
-            return Err(Error::config(format!("{}: more than {MAX_DEPTH} hidden layers", self.kind())));
+            return Err(Error::config(format!("{}: more than {MAX_DEPTH} hidden layers", self.name())));
         }
         if self.latent() == 0 {
             return Err(Error::config(format!(
                 "{}: latent size is 0; a code needs at least one dimension",
-                self.kind()
+                self.name()
             )));
         }
         if let Some(h) = self.hidden() {
             if h.contains(&0) {
-                return Err(Error::config(format!("{}: hidden layer sizes {h:?} contain a 0", self.kind())));
+                return Err(Error::config(format!("{}: hidden layer sizes {h:?} contain a 0", self.name())));
             }
         }
         if self.input_dim() == 0 {
@@ -269,7 +281,7 @@ impl std::fmt::Debug for Model {
         write!(
             f,
             "Model({}, latent {}, {} parameters)",
-            self.config.kind(),
+            self.config.name(),
             self.latent_dim(),
             self.params.num_parameters()
         )
@@ -320,6 +332,10 @@ impl Model {
     }
     pub fn kind(&self) -> &'static str {
         self.config.kind()
+    }
+    /// [`ModelConfig::name`]: the preset's name (`mlp-ae-2d`, `deep-vae-2d`, ...) where it is one.
+    pub fn name(&self) -> &'static str {
+        self.config.name()
     }
 
     /// $q(z|x)$ (or the code), in training mode (batch norm uses batch statistics) if `train`.
@@ -418,7 +434,7 @@ impl Model {
         match x.dims() {
             [_, n] if *n == d => Ok(x.clone()),
             [b, 1, h, w] if h * w == d => Ok(x.reshape((*b, d))?),
-            dims => Err(Error::config(format!("{} expects images of shape [B, {d}], got {dims:?}", self.kind()))),
+            dims => Err(Error::config(format!("{} expects images of shape [B, {d}], got {dims:?}", self.name()))),
         }
     }
 }
@@ -443,6 +459,26 @@ mod tests {
             let v = r.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             assert!(v.iter().all(|p| (0.0..=1.0).contains(p)), "{name}");
         }
+    }
+
+    #[test]
+    fn presets_are_reported_by_their_name_and_stored_by_their_kind() {
+        for name in MODEL_NAMES {
+            for latent in [None, Some(3)] {
+                let c = ModelConfig::from_name(name, latent).unwrap();
+                assert_eq!(c.name(), name, "{latent:?}");
+                assert!(format!("{:?}", Model::new(c.clone(), 0, &Device::Cpu).unwrap())
+                    .starts_with(&format!("Model({name},")));
+            }
+        }
+        let c = ModelConfig::from_name("mlp-ae-2d", None).unwrap();
+        assert_eq!(c.kind(), "mlp-ae");
+        assert!(serde_json::to_string(&c).unwrap().contains("\"kind\":\"mlp-ae\""), "checkpoints keep the kind tag");
+        assert_eq!(ModelConfig::from_name("deep-vae-2d", None).unwrap().kind(), "mlp-vae");
+        // Not a preset any more: the family's name.
+        let mut c = ModelConfig::from_name("deep-vae-2d", None).unwrap();
+        c.set_hidden(vec![64]).unwrap();
+        assert_eq!(c.name(), "mlp-vae");
     }
 
     #[test]
