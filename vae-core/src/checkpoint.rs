@@ -104,6 +104,12 @@ pub fn read_config(path: impl AsRef<Path>) -> Result<ModelConfig> {
     config_of(path, &bytes)
 }
 
+/// The metadata a checkpoint was saved with ([`save_with_metadata`]'s `extra` among it).
+pub fn read_metadata(path: impl AsRef<Path>) -> Result<HashMap<String, String>> {
+    let path = path.as_ref();
+    metadata_of(path, &read(path)?)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -114,10 +120,14 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-fn config_of(path: &Path, bytes: &[u8]) -> Result<ModelConfig> {
+fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
     let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| ck_err(path, format!("not a readable safetensors file ({e}); is it truncated or corrupt?")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
+fn config_of(path: &Path, bytes: &[u8]) -> Result<ModelConfig> {
+    let meta = metadata_of(path, bytes)?;
     match meta.get(KEY_FORMAT) {
         Some(f) if f == FORMAT => {}
         Some(f) => return Err(ck_err(path, format!("checkpoint format '{f}' is not supported (expected '{FORMAT}')"))),

@@ -356,6 +356,13 @@ fn missing_data_and_checkpoints_exit_1_with_the_fix() {
         vae(&["train", "--model", "mlp-vae", "--out", "x.safetensors", "--epochs", "1"], Some(empty.path()));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("make data") && err.lines().count() == 1, "{err}");
+    // A folder named with --data-dir gets advice about that option, not about VAE_DATA_DIR.
+    let d = empty.path().to_str().unwrap();
+    let out = empty.path().join("x.safetensors");
+    let args = ["train", "--model", "mlp-vae", "--out", out.to_str().unwrap(), "--epochs", "1", "--data-dir", d];
+    let (code, _, err) = vae(&args, None);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--data-dir") && err.contains("four IDX files") && !err.contains("VAE_DATA_DIR"), "{err}");
     let (code, _, err) = vae(&["eval", "/nonexistent/model.safetensors"], None);
     assert_eq!(code, 1);
     assert!(err.contains("no such checkpoint") && err.contains("vae train"), "{err}");
@@ -458,6 +465,51 @@ fn out_paths_are_checked_before_any_work() {
         let (code, _, err) = vae(&args, None);
         assert!(code == 2 && err.contains("--out") && err.contains("usage: vae"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn eval_tests_a_checkpoint_the_way_it_was_trained() {
+    let root = tiny_mnist();
+    // The same files as Fashion-MNIST: which one eval reads shows in its report.
+    let fashion = root.path().join("fashion-mnist");
+    std::fs::create_dir(&fashion).unwrap();
+    for f in std::fs::read_dir(root.path().join("mnist")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), fashion.join(f.file_name())).unwrap();
+    }
+    let ckpt = root.path().join("c.safetensors");
+    let ck = ckpt.to_str().unwrap();
+    let train = ["train", "--model", "conv-vae", "--dataset", "fashion-mnist", "--binarize", "static"];
+    let (code, _, err) = vae(
+        &[&train[..], &["--objective", "mc-elbo", "--epochs", "1", "--batch-size", "16", "--out", ck, "--json"]]
+            .concat(),
+        Some(root.path()),
+    );
+    assert_eq!(code, 0, "{err}");
+    let eval = |extra: &[&str]| {
+        let (code, out, err) = vae(&[&["eval", ck, "--json"][..], extra].concat(), Some(root.path()));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let field = |k: &str| v[k].as_str().unwrap().to_string();
+        (field("dataset"), field("binarize"), field("objective"), v["test_loss"].as_f64().unwrap())
+    };
+    let (dataset, binarize, objective, loss) = eval(&[]);
+    assert_eq!((dataset.as_str(), binarize.as_str(), objective.as_str()), ("fashion-mnist", "static", "mc-elbo"));
+    // Options still win.
+    let (dataset, binarize, objective, _) = eval(&["--dataset", "mnist", "--binarize", "none", "--objective", "elbo"]);
+    assert_eq!((dataset.as_str(), binarize.as_str(), objective.as_str()), ("mnist", "none", "elbo"));
+    // --seed draws the Monte Carlo ELBO's noise; the default seed is 0.
+    assert_eq!(eval(&["--seed", "0"]).3, loss);
+    assert_ne!(eval(&["--seed", "1"]).3, loss);
+    // A checkpoint without the training metadata: MNIST, grey levels, the model's default objective.
+    let bare = checkpoint_of("conv-vae", root.path());
+    let (code, out, err) = vae(&["eval", &bare, "--json"], Some(root.path()));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["dataset"].as_str(), v["binarize"].as_str(), v["objective"].as_str()),
+        (Some("mnist"), Some("none"), Some("elbo"))
+    );
 }
 
 #[test]

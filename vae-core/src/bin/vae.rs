@@ -93,7 +93,7 @@ const COMMANDS: &[CommandSpec] = &[
             switch("json"),
         ],
         out_types: &[],
-        note: "",
+        note: "(--dataset, --binarize, --objective: as trained unless given)",
     },
     CommandSpec {
         name: "sample",
@@ -360,12 +360,20 @@ fn dataset_option(o: &Opts) -> std::result::Result<&'static str, Usage> {
 /// Loads a data set named by [`dataset_option`].
 fn load_dataset(name: &str, dir: Option<&str>) -> CliResult<Dataset> {
     let root = dir.map(PathBuf::from);
-    Ok(match name {
+    let loaded = match name {
         "fashion-mnist" => {
-            FashionMnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("fashion-mnist")))?
+            FashionMnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("fashion-mnist")))
         }
-        _ => Mnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("mnist")))?,
-    })
+        _ => Mnist::load(root.unwrap_or_else(|| vae_core::data::data_root().join("mnist"))),
+    };
+    match (loaded, dir) {
+        // The library's advice (make data, VAE_DATA_DIR) does not fit a folder the user named.
+        (Err(vae_core::Error::MissingData { path, .. }), Some(d)) => Err(CliError::Fail(format!(
+            "--data-dir {d}: missing data file {}; --data-dir names the folder that holds one data set's four IDX files (e.g. data/{name})",
+            path.display()
+        ))),
+        (loaded, _) => Ok(loaded?),
+    }
 }
 
 fn parse_binarize(v: Option<&str>) -> std::result::Result<(Option<f32>, Binarization), Usage> {
@@ -581,6 +589,10 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     })?;
     let mut meta = HashMap::new();
     meta.insert("dataset".to_string(), data.name.clone());
+    // What `vae eval` needs to test the model the way it was trained (static binarisation is
+    // applied to the data, so train_config cannot say it).
+    meta.insert(META_DATASET.to_string(), dataset.to_string());
+    meta.insert(META_BINARIZE.to_string(), o.get("binarize").unwrap_or("none").to_string());
     meta.insert("train_config".to_string(), serde_json::to_string(&cfg).unwrap_or_default());
     if let Some(last) = history.last() {
         meta.insert("final_epoch".to_string(), serde_json::to_string(last).unwrap_or_default());
@@ -592,6 +604,37 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
     Ok(())
 }
 
+/// Checkpoint metadata keys written by `vae train`: the `--dataset` and `--binarize` it used.
+const META_DATASET: &str = "dataset_option";
+const META_BINARIZE: &str = "binarize";
+
+/// How a checkpoint was trained, as far as its metadata tells: what `vae eval` tests it with
+/// unless an option says otherwise. Checkpoints from before these keys were written fall back on
+/// the display name of the data set and on train_config (which records dynamic binarisation).
+struct TrainedWith {
+    dataset: &'static str,
+    binarize: String,
+    objective: Option<Objective>,
+}
+
+fn trained_with(meta: &HashMap<String, String>) -> TrainedWith {
+    let cfg: Option<TrainConfig> = meta.get("train_config").and_then(|c| serde_json::from_str(c).ok());
+    let fashion = match meta.get(META_DATASET) {
+        Some(d) => d == "fashion-mnist",
+        None => meta.get("dataset").is_some_and(|d| d.to_lowercase().contains("fashion")),
+    };
+    let binarize = match (meta.get(META_BINARIZE), &cfg) {
+        (Some(b), _) => b.clone(),
+        (None, Some(c)) if c.binarization == Binarization::Dynamic => "dynamic".into(),
+        _ => "none".into(),
+    };
+    TrainedWith {
+        dataset: if fashion { "fashion-mnist" } else { "mnist" },
+        binarize,
+        objective: cfg.and_then(|c| c.objective),
+    }
+}
+
 /// The error for a command that needs a VAE but was given an autoencoder's checkpoint.
 fn not_a_vae(ckpt: &str, model: &Model, why: &str) -> CliError {
     CliError::Fail(format!("{ckpt} holds {}, an autoencoder: {why}", model.name()))
@@ -600,12 +643,12 @@ fn not_a_vae(ckpt: &str, model: &Model, why: &str) -> CliError {
 fn cmd_eval(args: &[String]) -> CliResult<()> {
     let o = Opts::parse("eval", args)?;
     let ckpt = o.one_positional("checkpoint path")?;
-    let (stat, binarization) = parse_binarize(o.get("binarize"))?;
+    parse_binarize(o.get("binarize"))?;
     let sizes = subset_sizes(&o)?;
     let seed: u64 = o.num("seed", 0)?;
     let objective = o.get("objective").map(parse_objective).transpose()?;
     let iwae: Option<usize> = o.opt_num("iwae")?;
-    let dataset = dataset_option(&o)?;
+    dataset_option(&o)?;
     if iwae == Some(0) {
         return Err(
             Usage("eval: --iwae 0: the estimate needs at least 1 sample per image, e.g. --iwae 5000".into()).into()
@@ -621,24 +664,34 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
             return Err(not_a_vae(ckpt, &model, "it has no likelihood for --iwae to estimate; drop --iwae"));
         }
     }
+    // Tested as it was trained unless an option says otherwise: a Fashion-MNIST model on
+    // Fashion-MNIST, the conv recipe's model on static binarisation with its Monte Carlo ELBO.
+    let trained = trained_with(&checkpoint::read_metadata(ckpt)?);
+    let dataset = if o.get("dataset").is_some() { dataset_option(&o)? } else { trained.dataset };
+    let binarize = o.get("binarize").unwrap_or(&trained.binarize).to_string();
+    let (stat, binarization) = parse_binarize(Some(&binarize))
+        .map_err(|e| CliError::Fail(format!("{ckpt}: metadata: {}; pass --binarize", e.0)))?;
+    let objective = objective
+        .or(trained.objective.filter(|t| t.applies_to(&model)))
+        .unwrap_or_else(|| Objective::default_for(&model));
     let data = prepare(load_dataset(dataset, o.get("data-dir"))?, sizes, stat)?;
     let mut test = data.test.clone();
     if binarization == Binarization::Dynamic {
         test.images = vae_core::data::dynamic_binarize(&test.images, &mut Rng::new(seed))?;
     }
-    let objective = objective.unwrap_or_else(|| Objective::default_for(&model));
-    let stats = evaluation::evaluate(&model, &test, objective, 1.0, None, 0)?;
+    let stats = evaluation::evaluate(&model, &test, objective, 1.0, None, seed)?;
     let pixel = evaluation::pixel_error(&model, &test)?;
     let nll = match iwae {
         Some(k) => Some(evaluation::iwae_nll(&model, &test, k, 8192, &mut Rng::new(seed))?),
         None => None,
     };
     if o.has("json") {
-        let v = serde_json::json!({"model": model.name(), "objective": objective.name(), "test_loss": stats.loss, "test_recon": stats.recon,
+        let v = serde_json::json!({"model": model.name(), "dataset": dataset, "binarize": binarize, "objective": objective.name(),
+            "seed": seed, "test_loss": stats.loss, "test_recon": stats.recon,
             "test_kl": stats.kl, "pixel_mse": pixel, "iwae_k": iwae, "iwae_nll": nll, "n": stats.n});
         say!("{v}");
     } else {
-        say!("{model:?} on {} test images", stats.n);
+        say!("{model:?} on {} test images of {} (binarize {binarize})", stats.n, data.name);
         say!("test loss ({}): {:.3}  (recon {:.3}, kl {:.3})", objective.name(), stats.loss, stats.recon, stats.kl);
         say!("per-pixel squared error: {pixel:.5}");
         if let (Some(k), Some(n)) = (iwae, nll) {
