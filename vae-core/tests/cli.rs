@@ -56,6 +56,9 @@ fn bad_arguments_exit_2_with_usage() {
         vec!["reconstruct", "missing.safetensors", "--out", "r.png", "--n", "0"],
         vec!["scatter", "missing.safetensors", "--out", "z.svg", "--n", "0"],
         vec!["explore", "missing.safetensors", "--out", "e.html", "--n", "0"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--train-size", "0"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--test-size", "0"],
+        vec!["eval", "missing.safetensors", "--test-size", "0"],
     ] {
         // No data and no checkpoints: a bad flag must be reported as such before any file is read.
         let (code, _, err) = vae(&args, Some(empty.path()));

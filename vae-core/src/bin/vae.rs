@@ -429,7 +429,13 @@ fn check_settings(cmd: &str, cfg: &TrainConfig) -> std::result::Result<(), Usage
 
 /// `--train-size` and `--test-size` (all images by default).
 fn subset_sizes(o: &Opts) -> CliResult<(usize, usize)> {
-    Ok((o.num("train-size", usize::MAX)?, o.num("test-size", usize::MAX)?))
+    let sizes = (o.num("train-size", usize::MAX)?, o.num("test-size", usize::MAX)?);
+    for (name, n) in [("train-size", sizes.0), ("test-size", sizes.1)] {
+        if n == 0 {
+            return Err(Usage(format!("{}: --{name} 0: use at least 1 image, or leave it out for all", o.cmd)).into());
+        }
+    }
+    Ok(sizes)
 }
 
 /// An I/O error in words, without the "(os error N)" that means nothing to the reader.
