@@ -19,7 +19,7 @@
 //! ```
 use crate::data::{batches, Corruption, Split};
 use crate::error::{Error, Result};
-use crate::losses::{bce_with_logits, log_mean_exp, log_normal_pdf, log_standard_normal, squared_error};
+use crate::losses::{bce_with_logits, log_normal_pdf, log_standard_normal, squared_error};
 use crate::models::Model;
 use crate::objective::{per_pixel_mean, Objective};
 use crate::rng::Rng;
@@ -178,6 +178,10 @@ pub fn anomaly_scores(model: &Model, images: &Tensor) -> Result<Vec<f32>> {
 /// The importance-weighted estimate of $-\log p(x)$ in nats, averaged over `split`, with `k`
 /// samples per image, evaluated in chunks of at most `max_rows` decoder rows. For a VAE with a
 /// Bernoulli decoder; binary images make it a true likelihood.
+///
+/// Memory is bounded by the chunk: each chunk's graph goes when the chunk ends and its
+/// log-weights are folded into a running log-sum-exp per image, so neither `k` nor the number of
+/// images adds to it.
 pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &mut Rng) -> Result<f64> {
     if !model.is_variational() {
         return Err(Error::config(format!("{} is not a VAE: it has no likelihood to estimate", model.kind())));
@@ -193,14 +197,18 @@ pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &m
         let b = batch.len();
         let labels = model.num_classes().map(|_| &batch.labels);
         let q = model.encode(&batch.images, labels)?;
-        let logvar = q.logvar.clone().expect("variational");
+        // The parameters are `Var`s, so every tensor computed from them records the graph that
+        // made it: a chunk's log-weights would hold its decoder activations (a few 784-float rows
+        // per sample) alive for as long as they live. Detaching q here and the log-weights below
+        // lets each chunk's graph go when the chunk ends.
+        let (q_mean, logvar) = (q.mean.detach(), q.logvar.expect("variational").detach());
         let d = model.latent_dim();
-        let mut logw_parts = vec![];
+        let mut acc = vec![LogSumExp::default(); b];
         let mut done = 0;
         while done < k {
             let s = per_round.min(k - done);
             // [b, s, d] samples from q(z|x) for each image in the group
-            let mean = q.mean.unsqueeze(1)?.broadcast_as((b, s, d))?;
+            let mean = q_mean.unsqueeze(1)?.broadcast_as((b, s, d))?;
             let lv = logvar.unsqueeze(1)?.broadcast_as((b, s, d))?;
             let eps = rng.randn((b, s, d), model.device())?;
             let z = (&mean + (&lv * 0.5)?.exp()?.mul(&eps)?)?;
@@ -211,15 +219,53 @@ pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &m
             let log_px = bce_with_logits(&logits, &x)?.neg()?;
             let log_pz = log_standard_normal(&zf)?;
             let log_q = log_normal_pdf(&zf, &mean.reshape((b * s, d))?, &lv.reshape((b * s, d))?)?;
-            logw_parts.push(((log_px + log_pz)? - log_q)?.reshape((b, s))?);
+            let logw = ((log_px + log_pz)? - log_q)?.detach().reshape((b, s))?.to_vec2::<f32>()?;
+            for (a, row) in acc.iter_mut().zip(&logw) {
+                a.add(row);
+            }
             done += s;
         }
-        let logw = Tensor::cat(&logw_parts, 1)?;
-        let ll = log_mean_exp(&logw, 1)?;
-        total -= ll.sum_all()?.to_scalar::<f32>()? as f64;
+        total -= acc.iter().map(|a| a.log_mean()).sum::<f64>();
         n += b;
     }
     Ok(total / n as f64)
+}
+
+/// A running $\log \sum_k e^{a_k}$ over terms that arrive in chunks, kept as the largest term so
+/// far and the sum of $e^{a_k - \max}$ (in `f64`), so that it neither overflows nor needs the
+/// terms kept.
+#[derive(Clone, Copy, Debug)]
+struct LogSumExp {
+    max: f64,
+    sum: f64,
+    count: usize,
+}
+
+impl Default for LogSumExp {
+    fn default() -> Self {
+        Self { max: f64::NEG_INFINITY, sum: 0.0, count: 0 }
+    }
+}
+
+impl LogSumExp {
+    fn add(&mut self, terms: &[f32]) {
+        // f64::max skips NaN; a NaN term still poisons the sum through exp(NaN - max) below.
+        let m = terms.iter().fold(self.max, |m, &a| m.max(a as f64));
+        if m > self.max {
+            // -inf - -inf would be NaN: an empty (or all -inf) past contributes nothing anyway.
+            self.sum = if self.sum == 0.0 { 0.0 } else { self.sum * (self.max - m).exp() };
+            self.max = m;
+        }
+        if m > f64::NEG_INFINITY {
+            self.sum += terms.iter().map(|&a| (a as f64 - m).exp()).sum::<f64>();
+        }
+        self.count += terms.len();
+    }
+
+    /// $\log \frac1K \sum_k e^{a_k}$ over the `K` terms added.
+    fn log_mean(&self) -> f64 {
+        self.max + self.sum.ln() - (self.count as f64).ln()
+    }
 }
 
 /// Accuracy of a k-nearest-neighbour classifier (Euclidean, majority vote) on the codes.
@@ -594,6 +640,92 @@ mod tests {
         let s = [0.3f32, 0.1, 0.2];
         let r = ranking(&s);
         assert!(r.windows(2).all(|w| s[w[0]] <= s[w[1]]));
+    }
+
+    /// A small MLP VAE (one hidden layer of 32, latent 4: an even latent keeps the Box-Muller
+    /// pairs of consecutive chunks in step) and `n` binarised random images.
+    fn tiny_vae_and_images(n: usize) -> (Model, Split) {
+        let dev = Device::Cpu;
+        let mut config = crate::models::ModelConfig::from_name("mlp-vae", Some(4)).unwrap();
+        config.set_hidden(vec![32]).unwrap();
+        let model = Model::new(config, 3, &dev).unwrap();
+        let x = crate::data::dynamic_binarize(&Rng::new(1).rand((n, 784), 0.0, 1.0, &dev).unwrap(), &mut Rng::new(2))
+            .unwrap();
+        (model, Split { images: x, labels: Tensor::zeros(n, DType::U32, &dev).unwrap() })
+    }
+
+    /// $-\frac1N \sum_n \log \frac1K \sum_k p(x_n|z_k) p(z_k) / q(z_k|x_n)$ from the formulas, in
+    /// `f64` on the host, all `k` samples of an image decoded at once; the normals are drawn image
+    /// after image, as [`iwae_nll`] draws them when no chunk holds more than one image
+    /// (`max_rows < 2 k`).
+    fn iwae_brute_force(model: &Model, split: &Split, k: usize, seed: u64) -> f64 {
+        let ln2pi = crate::losses::LOG_2PI;
+        let d = model.latent_dim();
+        let q = model.encode(&split.images, None).unwrap();
+        let mus = q.mean.to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap();
+        let lvs = q.logvar.unwrap().to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap();
+        let xs = split.images.to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap();
+        let mut rng = Rng::new(seed);
+        let mut total = 0.0;
+        for ((mu, lv), x) in mus.iter().zip(&lvs).zip(&xs) {
+            let eps = rng.normal_vec(k * d);
+            let z: Vec<f64> = (0..k * d).map(|i| mu[i % d] + (0.5 * lv[i % d]).exp() * eps[i] as f64).collect();
+            let zt = Tensor::from_vec(z.iter().map(|&v| v as f32).collect::<Vec<_>>(), (k, d), &Device::Cpu).unwrap();
+            let logits = model.decode_logits_t(&zt, None, false).unwrap().to_dtype(DType::F64).unwrap();
+            let logw: Vec<f64> = logits
+                .to_vec2::<f64>()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(j, l)| {
+                    let zj = &z[j * d..(j + 1) * d];
+                    let log_px: f64 =
+                        l.iter().zip(x).map(|(&l, &x)| l * x - l.max(0.0) - (-l.abs()).exp().ln_1p()).sum();
+                    let log_pz: f64 = zj.iter().map(|&z| -0.5 * (z * z + ln2pi)).sum();
+                    let log_q: f64 =
+                        (0..d).map(|i| -0.5 * ((zj[i] - mu[i]).powi(2) * (-lv[i]).exp() + lv[i] + ln2pi)).sum();
+                    log_px + log_pz - log_q
+                })
+                .collect();
+            let m = logw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            total -= m + (logw.iter().map(|w| (w - m).exp()).sum::<f64>() / k as f64).ln();
+        }
+        total / xs.len() as f64
+    }
+
+    #[test]
+    fn iwae_matches_the_unchunked_brute_force_whatever_the_chunk_size() {
+        let (model, split) = tiny_vae_and_images(3);
+        let k = 120;
+        let want = iwae_brute_force(&model, &split, k, 11);
+        // Up to 120 rows a chunk holds one image's samples (in 1, 2, 18 or 120 rounds): the same
+        // normals as the brute force, so the same number up to float rounding.
+        for max_rows in [k, 64, 7, 1, 2 * k - 1] {
+            let got = iwae_nll(&model, &split, k, max_rows, &mut Rng::new(11)).unwrap();
+            assert!((got - want).abs() < 1e-5 * want.abs(), "max_rows {max_rows}: {got} vs brute force {want}");
+        }
+        // Chunks of several images draw the normals in another order: another Monte Carlo estimate.
+        let grouped = iwae_nll(&model, &split, k, 3 * k, &mut Rng::new(11)).unwrap();
+        assert!((grouped - want).abs() < 0.05 * want.abs(), "{grouped} vs {want}");
+    }
+
+    #[test]
+    fn log_sum_exp_folds_chunks_stably() {
+        let whole = [1000f32, 1000.0, -1000.0, 3.0];
+        let mut a = LogSumExp::default();
+        for chunk in [&whole[2..3], &whole[..1], &[][..], &whole[1..2], &whole[3..]] {
+            a.add(chunk);
+        }
+        assert!((a.log_mean() - (1000.0 + 2f64.ln() - 4f64.ln())).abs() < 1e-12, "{}", a.log_mean());
+        // A later, larger term rescales what came before.
+        let mut b = LogSumExp::default();
+        b.add(&[-5.0, -5.0]);
+        b.add(&[-5.0 + 2f32.ln()]);
+        assert!((b.log_mean() - (-5.0 + (4f64 / 3.0).ln())).abs() < 1e-6, "{}", b.log_mean());
+        let mut nan = LogSumExp::default();
+        nan.add(&[0.0, f32::NAN]);
+        nan.add(&[1.0]);
+        assert!(nan.log_mean().is_nan());
     }
 
     #[test]
