@@ -183,9 +183,11 @@ pub fn anomaly_scores(model: &Model, images: &Tensor) -> Result<Vec<f32>> {
 /// hours of silent work.
 pub const MAX_IWAE_K: usize = 1_000_000;
 
-/// The importance-weighted estimate of $-\log p(x)$ in nats, averaged over `split`, with `k`
-/// samples per image (at most [`MAX_IWAE_K`]), evaluated in chunks of at most `max_rows`
-/// decoder rows. For a VAE with a Bernoulli decoder; binary images make it a true likelihood.
+/// $-\mathcal L_k$, the importance-weighted bound of Burda et al. (2016) in nats, averaged over
+/// `split`: one draw of $k$ samples per image (at most [`MAX_IWAE_K`]), evaluated in chunks of at
+/// most `max_rows` decoder rows. In expectation it is an upper bound on $-\log p(x)$ that
+/// tightens as $k$ grows ($k = 1$ is the negative ELBO), the "test NLL" papers report at
+/// $k = 5000$. For a VAE with a Bernoulli decoder; only on binary images is $p(x)$ a probability.
 ///
 /// Memory is bounded by the chunk: each chunk's graph goes when the chunk ends and its
 /// log-weights are folded into a running log-sum-exp per image, so neither `k` nor the number of
@@ -488,9 +490,9 @@ impl Default for FewLabelsConfig {
 /// rates tried (1e-3 to 5e-2) for the randomly initialised network on 100 MNIST labels; at 3e-3
 /// it is 0.5 to 2 points worse over three draws of the labels, at 5e-3 and 1e-2 two to five,
 /// while the pretrained variants move by about a point or less. A rate that handicapped the
-/// baseline would flatter pretraining. The head on a frozen encoder is the slowest to fit at this rate (its codes are
-/// not rescaled): about 1000 steps to a training loss below 0.02 on MNIST codes, where the other
-/// two are there in under 100.
+/// baseline would flatter pretraining. The head on a frozen encoder is the slowest to fit at this
+/// rate (its codes are not rescaled): about 1000 steps to a training loss below 0.02 on MNIST
+/// codes, where the other two are there in under 100.
 const FEW_LABELS_LR: f64 = 1e-3;
 
 /// Runs the few-labels experiment: draws `cfg.n_labels` labelled images from `train` and
