@@ -39,7 +39,8 @@ pub struct EvalStats {
 }
 
 /// The objective on `split` in evaluation mode, with reparameterisation noise from a fixed seed
-/// (so the same model always gets the same number).
+/// (so the same model always gets the same number). An ELBO of an autoencoder is an error: it
+/// has no posterior or prior, and the number would be its BCE under another name.
 pub fn evaluate(
     model: &Model,
     split: &Split,
@@ -48,6 +49,13 @@ pub fn evaluate(
     corruption: Option<&Corruption>,
     seed: u64,
 ) -> Result<EvalStats> {
+    if !objective.applies_to(model) {
+        return Err(Error::config(format!(
+            "evaluate: the {} objective needs a VAE, and {} is an autoencoder; use mse or bce",
+            objective.name(),
+            model.name()
+        )));
+    }
     let mut rng = Rng::new(seed ^ 0x6576_616c);
     let (mut loss, mut recon, mut kl, mut n) = (0f64, 0f64, 0f64, 0usize);
     for batch in batches(split, EVAL_BATCH, None) {
@@ -557,6 +565,20 @@ pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, cfg: &FewLabe
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn an_elbo_of_an_autoencoder_is_refused() {
+        let ae = Model::from_name("mlp-ae", Some(2), 0, &Device::Cpu).unwrap();
+        let split = Split {
+            images: Tensor::zeros((4, 784), DType::F32, &Device::Cpu).unwrap(),
+            labels: Tensor::zeros(4, DType::U32, &Device::Cpu).unwrap(),
+        };
+        for o in [Objective::Elbo, Objective::McElbo] {
+            let e = evaluate(&ae, &split, o, 1.0, None, 0).unwrap_err().to_string();
+            assert!(e.contains("needs a VAE") && e.contains("mlp-ae"), "{e}");
+        }
+        assert!(evaluate(&ae, &split, Objective::Bce, 1.0, None, 0).is_ok());
+    }
 
     #[test]
     fn typical_example_is_the_member_nearest_its_class_mean_not_the_first() {
