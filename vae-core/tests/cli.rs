@@ -57,6 +57,7 @@ fn bad_arguments_exit_2_with_usage() {
         vec!["scatter", "missing.safetensors", "--out", "z.svg", "--n", "0"],
         vec!["explore", "missing.safetensors", "--out", "e.html", "--n", "0"],
         vec!["train", "--model", "mlp-vae", "--out", "x", "--train-size", "0"],
+        vec!["train", "--model", "mlp-vae", "--out", "x", "--gamma", "0.5"],
         vec!["train", "--model", "mlp-vae", "--out", "x", "--test-size", "0"],
         vec!["eval", "missing.safetensors", "--test-size", "0"],
     ] {
@@ -98,8 +99,8 @@ fn meaningless_values_are_usage_errors_naming_the_option() {
         (train(&["--batch-size", "0"]), "--batch-size 0"),
         (train(&["--lr", "0"]), "--lr 0"),
         (train(&["--beta", "-1"]), "--beta -1"),
-        (train(&["--gamma", "-1"]), "--gamma -1"),
-        (train(&["--gamma", "NaN"]), "--gamma NaN"),
+        (train(&["--milestones", "5", "--gamma", "-1"]), "--gamma -1"),
+        (train(&["--milestones", "5", "--gamma", "NaN"]), "--gamma NaN"),
         (train(&["--denoise", "mask:2"]), "--denoise mask:2"),
         (train(&["--denoise", "gaussian:-1"]), "--denoise gaussian:-1"),
         (train(&["--milestones", "12"]), "--milestones 12"),

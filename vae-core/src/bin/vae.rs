@@ -529,6 +529,12 @@ fn cmd_train(args: &[String]) -> CliResult<()> {
         None => vec![],
         Some(s) => parse_list(s, "train: --milestones", "5,8")?,
     };
+    if milestones.is_empty() && o.get("gamma").is_some() {
+        return Err(Usage(
+            "train: --gamma scales the learning rate at --milestones, and none are given; add --milestones E1,E2 or drop --gamma".into(),
+        )
+        .into());
+    }
     let cfg = TrainConfig {
         epochs: o.num("epochs", 10)?,
         batch_size: o.num("batch-size", 128)?,
