@@ -208,6 +208,9 @@ def first_cell_seconds(nb) -> float | None:
 
 # A struct's Debug form: `Name { ...`, possibly with a module path.
 DEBUG_STRUCT = re.compile(r"^\s*(?:\w+::)*[A-Z]\w*\s*\{")
+# The vae-core types that display as pictures (they have `evcxr_display`): their Debug form is a
+# failed display however short it is (a quick run's four-point loss curve is a few hundred bytes).
+FIGURE_DEBUG = re.compile(r"^\s*(?:\w+::)*(?:ImageGrid|LatentScatter|LossCurves|Animation|Panel|Explorer)\s*\{")
 
 
 def debug_dumps(nb) -> str | None:
@@ -226,7 +229,7 @@ def debug_dumps(nb) -> str | None:
             text = "".join(text) if isinstance(text, list) else text
             if text.strip() == "()":
                 why = "shows `()`: end the cell's last statement with `;`"
-            elif DEBUG_STRUCT.match(text) and len(text) > 1000:
+            elif FIGURE_DEBUG.match(text) or (DEBUG_STRUCT.match(text) and len(text) > 1000):
                 why = (f"shows its result as {len(text)} characters of Debug text (`{text.strip()[:40]}...`) "
                        "instead of a figure: evcxr could not call `evcxr_display` on the final expression, "
                        "usually because it moves a variable the notebook keeps (pass a reference or a clone)")

@@ -146,6 +146,8 @@ def test_debug_dump_detector_on_synthetic_outputs():
     assert "`;`" in rn.debug_dumps(nb_with("()"))
     assert rn.debug_dumps(nb_with("Optimization: 2\ncache: 4000 MiB")) is None
     assert rn.debug_dumps(nb_with("Model { small: 1 }")) is None  # short Debug output is fine
+    # ... unless it is a figure's: a quick run's loss curve is short and still a failed display.
+    assert rn.debug_dumps(nb_with('LossCurves { series: [("train", [346.5, 224.2])], title: None }')) is not None
 
 
 @needs_kernel
