@@ -69,6 +69,31 @@ async function checkIframes(context, file, fr, what) {
   await page.close();
 }
 
+// A figure panel wider than its column must shrink into it: no figure may stick out on the right
+// or scroll the page sideways, and every image and chart must keep its aspect ratio.
+async function checkPanel(page, what) {
+  const r = await page.evaluate(() => {
+    const panel = document.querySelector('.vae-panel');
+    if (!panel) return null;
+    // The nearest ancestor that is narrower than the panel's natural width: the output column.
+    const column = panel.parentElement.getBoundingClientRect();
+    const figs = Array.from(panel.querySelectorAll('figure > img, figure > svg')).map((el) => {
+      const b = el.getBoundingClientRect();
+      const natural = el.tagName === 'IMG' ? el.naturalWidth / el.naturalHeight : el.viewBox.baseVal.width / el.viewBox.baseVal.height;
+      return { right: b.right, width: b.width, aspect: b.width / b.height, natural };
+    });
+    const captions = Array.from(panel.querySelectorAll('figcaption')).map((c) => c.getBoundingClientRect().right);
+    return { column: { left: column.left, right: column.right }, figs, captions,
+      scroll: document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth };
+  });
+  if (!r) { check(false, `${what}: no .vae-panel found`); return; }
+  const tooWide = r.figs.filter((f) => f.right > r.column.right + 0.5).length + r.captions.filter((x) => x > r.column.right + 0.5).length;
+  check(r.figs.length === 3 && tooWide === 0 && r.scroll <= 0,
+    `${what}: ${r.figs.length} figures fit a ${Math.round(r.column.right - r.column.left)} px column (widths ${r.figs.map((f) => Math.round(f.width)).join('/')} px, ${tooWide} sticking out, page scrolls ${r.scroll} px sideways)`);
+  const worst = Math.max(...r.figs.map((f) => Math.abs(f.aspect / f.natural - 1)));
+  check(worst < 0.02, `${what}: figures keep their aspect ratio (worst ${(100 * worst).toFixed(1)} %)`);
+}
+
 const median = (a) => { const s = a.slice().sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 
 async function main() {
@@ -187,6 +212,40 @@ async function main() {
       await page.close();
     }
 
+    // On a HiDPI screen the plane's canvases hold device pixels and are drawn at that resolution.
+    {
+      const c = manifest.cases[0];
+      console.log('explorer at devicePixelRatio 2');
+      const page = await context.newPage();
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 1100, deviceScaleFactor: 2, mobile: false });
+      await page.goto('file://' + path.join(dir, c.file));
+      await page.waitForFunction(() => window.__explorer && window.__explorer.ready, null, { timeout: 20000 });
+      const r = await page.evaluate(() => ['points', 'overlay'].map((id) => {
+        const el = document.getElementById(id);
+        return { id, w: el.width, h: el.height, css: el.getBoundingClientRect().width, dpr: window.devicePixelRatio };
+      }));
+      const P = (await page.evaluate(() => window.__explorer.layout)).plane;
+      check(r.every((k) => k.dpr === 2 && k.w === 2 * P && k.h === 2 * P && Math.abs(k.css - P) < 0.5),
+        `plane canvases have 2x backing stores at CSS size ${P}: ${r.map((k) => `${k.id} ${k.w}x${k.h} shown ${k.css}`).join(', ')}`);
+      const p = c.probes.find((q) => q.label === null && !q.slider) || c.probes[0];
+      if (p.label !== null) await page.selectOption('#klass', String(p.label));
+      if (p.slider) await page.locator('#sliders input').nth(p.slider[0]).fill(String(p.slider[1]));
+      await moveTo(page, page, p.px, p.py);
+      const zerr = Math.max(...(await page.evaluate(() => window.__explorer.z())).map((v, i) => Math.abs(v - p.z[i])));
+      check(zerr < 1e-6, `pointer still maps to the plane pixel at DPR 2: z err ${zerr.toExponential(1)}`);
+      await page.close();
+    }
+
+    // A figure panel (vae_core::figures::Panel) wider than its column.
+    if (manifest.panel) {
+      console.log('figure panel in a 600 px column');
+      const page = await context.newPage();
+      await page.goto('file://' + path.join(dir, manifest.panel));
+      await checkPanel(page, 'host page');
+      await page.close();
+    }
+
     // Two explorers on one page, each in an <iframe srcdoc>, as in a notebook output.
     await checkIframes(context, path.join(dir, manifest.iframes.file), manifest.iframes, 'host page');
     check(external.length === 0, 'no network requests from explorer pages' + (external.length ? ': ' + external.join(' ') : ''));
@@ -194,8 +253,15 @@ async function main() {
     // nbconvert's own template asks for CDN scripts, which are blocked and do not matter here).
     const nb = path.join(dir, 'notebook.html');
     inNotebookExport = true;
-    if (fs.existsSync(nb)) await checkIframes(context, nb, manifest.iframes, 'nbconvert HTML export');
-    else console.log('(no notebook.html: nbconvert export not checked)');
+    if (fs.existsSync(nb)) {
+      await checkIframes(context, nb, manifest.iframes, 'nbconvert HTML export');
+      // A 1024 px window, the narrowest the figures were reviewed at.
+      const page = await context.newPage();
+      await page.setViewportSize({ width: 1024, height: 900 });
+      await page.goto('file://' + nb);
+      if (manifest.panel) await checkPanel(page, 'nbconvert HTML export at 1024 px');
+      await page.close();
+    } else console.log('(no notebook.html: nbconvert export not checked)');
   } finally {
     await context.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use vae_core::explorer::{Activation, DecoderLayer, DecoderSpec, Explorer, OutputKind};
+use vae_core::figures::{Figure, ImageGrid, LossCurves, Panel};
 use vae_core::rng::Rng;
 
 fn dense(rng: &mut Rng, i: usize, o: usize, activation: Activation) -> DecoderLayer {
@@ -163,6 +164,19 @@ fn main() -> vae_core::Result<()> {
     );
     std::fs::write(out.join("two_iframes.html"), host)
         .map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
+    // A figure panel wider than a notebook's output area (two 12x12 digit grids at their default
+    // scale, 1126 px each, and a chart): it must shrink to fit the page, in the host page's 600 px
+    // column and in the nbconvert export.
+    let digits = candle_core::Tensor::rand(0f32, 1f32, (144, 1, 28, 28), &candle_core::Device::Cpu)?;
+    let grid = ImageGrid::new(&digits)?.cols(12);
+    let curves = LossCurves::new(vec![("KL".into(), vec![5.4, 5.8, 6.2])]).size(420, 300);
+    let panel =
+        Panel::row().add_titled("inside", &grid).add_titled("outside", &grid).add_titled("KL", &curves).to_html();
+    let host = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>panel</title></head><body>\
+         <div id=\"column\" style=\"width: 600px\">{panel}</div></body></html>"
+    );
+    std::fs::write(out.join("panel.html"), host).map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
     // The same two outputs in a notebook, as evcxr's display_data (for `jupyter nbconvert`).
     let cell = |i: usize, html: String| {
         json!({"cell_type": "code", "execution_count": i, "id": format!("cell{i}"), "metadata": {},
@@ -172,14 +186,14 @@ fn main() -> vae_core::Result<()> {
     let nb = json!({"nbformat": 4, "nbformat_minor": 5,
                     "metadata": {"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"},
                                  "language_info": {"name": "Rust"}},
-                    "cells": [cell(1, e1.to_iframe_html()), cell(2, e2.to_iframe_html())]});
+                    "cells": [cell(1, e1.to_iframe_html()), cell(2, e2.to_iframe_html()), cell(3, panel)]});
     std::fs::write(out.join("notebook.ipynb"), nb.to_string())
         .map_err(|source| vae_core::Error::Io { path: out.clone(), source })?;
     let z = e2.pixel_to_latent(100, 300);
     let iframes = json!({"file": "two_iframes.html", "px": 100, "py": 300, "z": z,
                          "expected": [s1.decode_pixels(&z, None)?, s2.decode_pixels(&z, None)?]});
 
-    let manifest = json!({"cases": cases, "iframes": iframes});
+    let manifest = json!({"cases": cases, "iframes": iframes, "panel": "panel.html"});
     let path = out.join("manifest.json");
     std::fs::write(&path, manifest.to_string()).map_err(|source| vae_core::Error::Io { path: path.clone(), source })?;
     println!("wrote explorer fixtures to {}", out.display());

@@ -136,20 +136,27 @@
   var colors = names.map(function (_, i) { return NC <= 10 ? TAB10[i] : 'hsl(' + Math.round(360 * i / NC) + ',65%,48%)'; });
   var hidden = new Uint8Array(NC);
   var base = $('points'), top = $('overlay');
-  [base, top].forEach(function (c) { c.width = P; c.height = P; c.style.width = P + 'px'; c.style.height = P + 'px'; });
+  // Backing stores in device pixels, drawing in CSS pixels: at 1:1 a HiDPI screen upscales the
+  // plane and blurs its points and labels. (The decoded images are pixelated on purpose.)
+  var DPR = Math.max(1, window.devicePixelRatio || 1);
+  [base, top].forEach(function (c) {
+    c.width = Math.round(P * DPR); c.height = Math.round(P * DPR); c.style.width = P + 'px'; c.style.height = P + 'px';
+    c.getContext('2d').setTransform(c.width / P, 0, 0, c.height / P, 0, 0);
+  });
   $('legend').style.maxWidth = P + 'px'; $('plane').style.width = P + 'px'; $('plane').style.height = P + 'px';
   var bctx = base.getContext('2d'), octx = top.getContext('2d');
   function toPx(v) { return (v - lo) / (hi - lo) * P; }
   function toPy(v) { return (hi - v) / (hi - lo) * P; }
   function drawPoints() {
     bctx.fillStyle = '#fbfbfd'; bctx.fillRect(0, 0, P, P);
-    bctx.strokeStyle = '#eceef3'; bctx.lineWidth = 1; bctx.fillStyle = '#9aa1ad'; bctx.font = '10px system-ui, sans-serif';
+    bctx.lineWidth = 1;
     var step = Math.pow(10, Math.floor(Math.log10((hi - lo) / 4))); if ((hi - lo) / step > 10) step *= 2; if ((hi - lo) / step > 10) step *= 2.5;
+    var ticks = [];
     for (var t = Math.ceil(lo / step) * step; t <= hi + 1e-9; t += step) {
-      var a = Math.round(toPx(t)) + 0.5, b = Math.round(toPy(t)) + 0.5, lab = +t.toFixed(2) + '';
+      var a = Math.round(toPx(t)) + 0.5, b = Math.round(toPy(t)) + 0.5;
       bctx.strokeStyle = Math.abs(t) < 1e-9 ? '#d5d9e1' : '#eceef3';
       bctx.beginPath(); bctx.moveTo(a, 0); bctx.lineTo(a, P); bctx.moveTo(0, b); bctx.lineTo(P, b); bctx.stroke();
-      if (t > lo + step / 4 && t < hi - step / 4) { bctx.fillText(lab, a + 2, P - 3); bctx.fillText(lab, 2, b - 2); }
+      if (t > lo + step / 4 && t < hi - step / 4) ticks.push([+t.toFixed(2) + '', a, b]);
     }
     bctx.globalAlpha = 0.7;
     for (var i = 0; i < N; i++) {
@@ -158,6 +165,15 @@
       bctx.beginPath(); bctx.arc(toPx(pts[i * PD + dx]), toPy(pts[i * PD + dy]), 2.2, 0, 6.2832); bctx.fill();
     }
     bctx.globalAlpha = 1;
+    // Labels over the points, dark grey on a halo of the background: under a dense cluster, or
+    // light grey on near-white, they could not be read.
+    bctx.font = '11px system-ui, sans-serif'; bctx.lineJoin = 'round'; bctx.lineWidth = 3;
+    bctx.strokeStyle = 'rgba(251,251,253,0.85)'; bctx.fillStyle = '#4b5563';
+    ticks.forEach(function (k) {
+      bctx.strokeText(k[0], k[1] + 2, P - 3); bctx.fillText(k[0], k[1] + 2, P - 3);
+      bctx.strokeText(k[0], 2, k[2] - 2); bctx.fillText(k[0], 2, k[2] - 2);
+    });
+    bctx.lineWidth = 1;
     bctx.fillStyle = '#6b7280'; bctx.font = '11px system-ui, sans-serif';
     bctx.fillText(zname(dx) + ' \u2192', P - 44, P - 16); bctx.save(); bctx.translate(14, 44); bctx.rotate(-Math.PI / 2); bctx.fillText(zname(dy) + ' \u2192', 0, 0); bctx.restore();
   }
@@ -321,6 +337,7 @@
   };
   hook.zToPixel = function (zx, zy) { return { px: Math.min(P - 1, Math.floor(toPx(zx))), py: Math.min(P - 1, Math.floor(toPy(zy))) }; };
   hook.z = function () { return Array.from(z); };
+  hook.dpr = DPR;
   hook.decode = function (zz, l) { return Array.from(decode(Float32Array.from(zz), l || 0, new Float32Array(C * HW))); };
   hook.setClass = function (c) { if (K) { $('klass').value = c; label = c; render(); } };
   hook.setPlaneDims = setPlaneDims;

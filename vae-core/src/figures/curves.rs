@@ -34,6 +34,7 @@ pub struct LossCurves {
     x_ticks: Option<Vec<String>>,
     x_values: Option<Vec<f64>>,
     log_x: bool,
+    y_from_zero: bool,
 }
 
 impl LossCurves {
@@ -49,6 +50,7 @@ impl LossCurves {
             x_ticks: None,
             x_values: None,
             log_x: false,
+            y_from_zero: false,
         }
     }
 
@@ -79,6 +81,15 @@ impl LossCurves {
     /// Logarithmic y axis; values <= 0 are then left out.
     pub fn log_y(mut self, on: bool) -> Self {
         self.log_y = on;
+        self
+    }
+
+    /// Starts the y axis at zero (when no value is negative) instead of just below the smallest
+    /// value: an autoscaled axis turns any small drift into a line from corner to corner, so a
+    /// term that should read as small next to a bigger one needs its zero. Ignored with
+    /// [`log_y`](Self::log_y).
+    pub fn y_from_zero(mut self, on: bool) -> Self {
+        self.y_from_zero = on;
         self
     }
 
@@ -127,7 +138,14 @@ impl LossCurves {
             (None, false) => None,
         };
         let x_ok = move |x: f64| x.is_finite() && (!log_x || x > 0.0);
-        let (y0, y1) = axis_range(self.series.iter().flat_map(|(_, v)| v.iter().copied().filter(|&y| y_ok(y))), log_y);
+        let ys = || self.series.iter().flat_map(|(_, v)| v.iter().copied().filter(|&y| y_ok(y)));
+        let (y0, y1) = if self.y_from_zero && !log_y {
+            let (lo, hi) = chart::padded_range(ys().chain([0.0]));
+            // The padding below zero would only show empty negative ticks under a loss.
+            (if ys().all(|y| y >= 0.0) { 0.0 } else { lo }, hi)
+        } else {
+            axis_range(ys(), log_y)
+        };
         let (x0, x1) = match &xs {
             Some(xs) => axis_range(xs.iter().copied().filter(|&x| x_ok(x)), log_x),
             None => (0.0, 0.0),
@@ -159,8 +177,8 @@ impl LossCurves {
             // The same drawing code for every pair of axis types (each a different plotters type).
             macro_rules! draw {
                 ($x_range:expr, $x_fmt:expr, $x_of:expr, $y_range:expr) => {{
-                    let y_desc = if log_y { format!("{} (log scale)", self.y_label) } else { self.y_label.clone() };
-                    let x_desc = if log_x { format!("{} (log scale)", self.x_label) } else { self.x_label.clone() };
+                    let y_desc = if log_y { log_scale_label(&self.y_label) } else { self.y_label.clone() };
+                    let x_desc = if log_x { log_scale_label(&self.x_label) } else { self.x_label.clone() };
                     let mut chart = builder.build_cartesian_2d($x_range, $y_range).map_err(&err)?;
                     chart
                         .configure_mesh()
@@ -246,6 +264,15 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         (10f64.powf(a), 10f64.powf(b))
     } else {
         chart::padded_range(values)
+    }
+}
+
+/// The axis label with "log scale" added: inside a closing parenthesis the label already has,
+/// "K (samples per image, log scale)", rather than a second pair of parentheses.
+fn log_scale_label(label: &str) -> String {
+    match label.strip_suffix(')') {
+        Some(head) if head.contains('(') => format!("{head}, log scale)"),
+        _ => format!("{label} (log scale)"),
     }
 }
 
@@ -430,6 +457,44 @@ pub(crate) mod tests {
         // Values past the end of xs, and non-positive xs on a log axis, are left out.
         let short = LossCurves::new(vec![("a".into(), vec![1.0, 2.0, 3.0])]).x_values(vec![0.0, 10.0]).log_x(true);
         assert_eq!(circle_xs(&short.to_svg().unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn log_scale_joins_a_parenthesis_the_label_already_has() {
+        assert_eq!(log_scale_label("K"), "K (log scale)");
+        assert_eq!(log_scale_label("K (samples per image)"), "K (samples per image, log scale)");
+        assert_eq!(log_scale_label("f(x)"), "f(x, log scale)");
+        assert_eq!(log_scale_label(":)"), ":) (log scale)");
+        let svg =
+            LossCurves::new(vec![("a".into(), vec![3.0, 2.0])]).x_label("K (samples)").log_x(true).to_svg().unwrap();
+        assert!(svg.contains("K (samples, log scale)") && !svg.contains(") (log"), "{svg}");
+    }
+
+    /// The `cy` of every `<circle>`, in document order.
+    fn circle_ys(svg: &str) -> Vec<f64> {
+        svg.split("<circle")
+            .skip(1)
+            .map(|c| c.split("cy=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn y_from_zero_shows_a_small_drift_as_small() {
+        let kl = LossCurves::new(vec![("KL".into(), vec![5.4, 5.7, 5.9, 6.2])]);
+        let spread = |svg: &str| {
+            let cy = circle_ys(svg);
+            cy[0] - cy[cy.len() - 1]
+        };
+        let tick = |svg: &str, t: &str| svg.contains(&format!(">\n{t}\n</text>"));
+        let (auto, zero) = (kl.to_svg().unwrap(), kl.clone().y_from_zero(true).to_svg().unwrap());
+        assert_well_formed_xml(&zero);
+        assert!(tick(&zero, "0") && !tick(&auto, "0"), "{zero}");
+        // 0.8 of 6.2 nats: an eighth of the height that the autoscaled axis gives it.
+        assert!(spread(&zero) > 0.0 && spread(&zero) < spread(&auto) / 5.0, "{} vs {}", spread(&zero), spread(&auto));
+        // Negative values keep their padded range; a log axis ignores the option.
+        let neg = LossCurves::new(vec![("a".into(), vec![-1.0, 2.0])]).y_from_zero(true).to_svg().unwrap();
+        assert!(tick(&neg, "-1"), "{neg}");
+        assert_well_formed_xml(&kl.y_from_zero(true).log_y(true).to_svg().unwrap());
     }
 
     #[test]

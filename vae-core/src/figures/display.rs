@@ -293,14 +293,36 @@ impl Panel {
     }
 }
 
+/// Inline style that lets an `<img>` or `<svg>` shrink to its panel cell, keeping its aspect
+/// ratio (plotters' SVGs carry a `viewBox`). A style attribute, not a `<style>` sheet: JupyterLab
+/// strips `<style>` from the outputs of an untrusted notebook but keeps style attributes.
+const FIT_STYLE: &str = " style=\"max-width: 100%; height: auto; display: block;\"";
+
+/// `body` with [`FIT_STYLE`] on its outer element when that is an image or a chart; a nested
+/// panel fits by itself, and other fragments (an error message) are left as they are.
+fn fit_to_cell(body: &str) -> String {
+    for tag in ["<img", "<svg"] {
+        if let Some(rest) = body.strip_prefix(tag) {
+            if rest.starts_with(char::is_whitespace) && !rest.split('>').next().unwrap_or("").contains("style=") {
+                return format!("{tag}{FIT_STYLE}{rest}");
+            }
+        }
+    }
+    body.to_string()
+}
+
 impl Figure for Panel {
     fn to_html(&self) -> String {
+        // Each column at most as wide as its figure but allowed to shrink to fit the notebook's
+        // output area (with plain `max-content` a row of wide figures scrolled off the side).
         let columns = match self.arrangement {
-            Arrangement::Row => format!("repeat({}, max-content)", self.items.len().max(1)),
-            Arrangement::Column => "max-content".to_string(),
-            Arrangement::Grid(c) => format!("repeat({c}, max-content)"),
+            Arrangement::Row => format!("repeat({}, minmax(0, max-content))", self.items.len().max(1)),
+            Arrangement::Column => "minmax(0, max-content)".to_string(),
+            Arrangement::Grid(c) => format!("repeat({c}, minmax(0, max-content))"),
         };
-        let mut html = String::from("<div class=\"vae-panel\" style=\"font-family: sans-serif; color: #222;\">\n");
+        let mut html = String::from(
+            "<div class=\"vae-panel\" style=\"font-family: sans-serif; color: #222; max-width: 100%;\">\n",
+        );
         if let Some(t) = &self.title {
             html += &format!(
                 "<div style=\"font-size: 1.15em; font-weight: bold; margin: 4px 0 8px 0;\">{}</div>\n",
@@ -311,14 +333,14 @@ impl Figure for Panel {
             "<div style=\"display: grid; grid-template-columns: {columns}; gap: 16px; align-items: start;\">\n"
         );
         for (title, body) in &self.items {
-            html += "<figure style=\"margin: 0;\">\n";
+            html += "<figure style=\"margin: 0; min-width: 0;\">\n";
             if let Some(t) = title {
                 html += &format!(
                     "<figcaption style=\"font-size: 0.95em; margin-bottom: 4px;\">{}</figcaption>\n",
                     escape_html(t)
                 );
             }
-            html += body;
+            html += &fit_to_cell(body);
             html += "\n</figure>\n";
         }
         html += "</div>\n</div>";
@@ -354,6 +376,30 @@ mod tests {
             assert_eq!(base64(input.as_bytes()), expected);
         }
         assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn panel_columns_may_shrink_and_its_images_and_charts_scale_down() {
+        let grid = ImageGrid::new(&Tensor::zeros((2, 4), DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let curves = LossCurves::new(vec![("a".into(), vec![1.0, 0.5])]);
+        for (panel, columns) in [
+            (Panel::row().add(&grid).add(&curves), "repeat(2, minmax(0, max-content))"),
+            (Panel::column().add(&grid), "grid-template-columns: minmax(0, max-content);"),
+            (Panel::grid(3).add(&grid), "repeat(3, minmax(0, max-content))"),
+        ] {
+            let html = panel.to_html();
+            assert!(html.contains(columns), "{html}");
+        }
+        let html = Panel::row().add(&grid).add_titled("t", &curves).add(&Panel::column().add(&grid)).to_html();
+        assert_eq!(
+            html.matches("<img style=\"max-width: 100%; height: auto; display: block;\" alt=").count(),
+            2,
+            "{html}"
+        );
+        assert_eq!(html.matches("<svg style=\"max-width: 100%; height: auto; display: block;\" width=").count(), 1);
+        assert!(html.contains("viewBox="), "an inline SVG scales only with a viewBox");
+        assert_eq!(fit_to_cell("<pre>error</pre>"), "<pre>error</pre>");
+        assert_eq!(fit_to_cell("<img style=\"x\" src=\"a\">"), "<img style=\"x\" src=\"a\">");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct LatentScatter {
     point_size: u32,
     limits: Option<((f64, f64), (f64, f64))>,
     prior_circles: bool,
+    equal_aspect: bool,
 }
 
 impl LatentScatter {
@@ -79,6 +80,7 @@ impl LatentScatter {
             point_size: 2,
             limits: None,
             prior_circles: false,
+            equal_aspect: true,
         })
     }
 
@@ -127,6 +129,14 @@ impl LatentScatter {
     /// (Only meaningful when the axes are two code coordinates, not principal components.)
     pub fn prior_circles(mut self, on: bool) -> Self {
         self.prior_circles = on;
+        self
+    }
+
+    /// One unit as long across as up (the default): the two axes are coordinates of the same
+    /// code (or orthonormal principal components), so a stretched axis would distort the shape
+    /// of the clusters. Off: each axis fills the plot with its own data range.
+    pub fn equal_aspect(mut self, on: bool) -> Self {
+        self.equal_aspect = on;
         self
     }
 
@@ -183,9 +193,9 @@ impl LatentScatter {
                 builder.build_cartesian_2d($x, $y).map_err(&err)?
             }};
         }
-        // With the prior's circles, one unit is as long across as up, or they would be ellipses:
-        // widen the axis with fewer units per pixel, measured on a throwaway layout.
-        let ((x0, x1), (y0, y1)) = if self.prior_circles {
+        // Widen the axis with fewer units per pixel, measured on a throwaway layout; the prior's
+        // circles need it whatever was asked, or they would be ellipses.
+        let ((x0, x1), (y0, y1)) = if self.equal_aspect || self.prior_circles {
             let mut scratch = String::new();
             let (pw, ph) = {
                 let root = SVGBackend::with_string(&mut scratch, (w, h)).into_drawing_area();
@@ -460,7 +470,8 @@ mod tests {
         let all = fig.to_svg().unwrap();
         assert_eq!(all.matches("<circle").count(), 12 + 1);
         assert!(!all.contains("points shown"), "everything is drawn: no note");
-        let clipped = fig.clone().limits((-3.0, 3.0), (-3.0, 3.0)).to_svg().unwrap();
+        // Exactly the limits: equal aspect would widen the x range and let more points in.
+        let clipped = fig.clone().equal_aspect(false).limits((-3.0, 3.0), (-3.0, 3.0)).to_svg().unwrap();
         super::super::curves::tests::assert_well_formed_xml(&clipped);
         assert_eq!(clipped.matches("<circle").count(), 6 + 1);
         assert!(clipped.contains("6 of 12") && clipped.contains("points shown"));
@@ -493,6 +504,32 @@ mod tests {
         };
         let (across, up) = (extent(|p| p.0), extent(|p| p.1));
         assert!((across / up - 1.0).abs() < 0.05, "ring {across} x {up} pixels");
+    }
+
+    #[test]
+    fn a_unit_spans_as_many_pixels_across_as_up_unless_turned_off() {
+        // Codes spread 4 units across and 1 up, on a plot area wider than tall.
+        let fig = LatentScatter::from_codes(vec![vec![0.0, 0.0], vec![4.0, 0.0], vec![0.0, 1.0]], vec![0; 3]).unwrap();
+        let centres = |svg: &str| -> Vec<(f64, f64)> {
+            svg.split("<circle")
+                .skip(1)
+                .take(3)
+                .map(|c| {
+                    let attr = |a: &str| {
+                        c.split(&format!("{a}=\"")).nth(1).unwrap().split('"').next().unwrap().parse().unwrap()
+                    };
+                    (attr("cx"), attr("cy"))
+                })
+                .collect()
+        };
+        let per_unit = |svg: &str| {
+            let p = centres(svg);
+            ((p[1].0 - p[0].0) / 4.0, p[0].1 - p[2].1)
+        };
+        let (across, up) = per_unit(&fig.to_svg().unwrap());
+        assert!((across / up - 1.0).abs() < 0.02, "{across} px per unit across, {up} up");
+        let (across, up) = per_unit(&fig.clone().equal_aspect(false).to_svg().unwrap());
+        assert!(up / across > 2.0, "off: each axis fills the plot ({across} vs {up})");
     }
 
     #[test]
