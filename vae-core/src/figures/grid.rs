@@ -4,8 +4,8 @@
 //! Pixel values `v` are clamped to `[0, 1]` (NaN counts as 0) and drawn as grey `round(255 v)`,
 //! so 1 is white ink on a black tile, as MNIST stores it. Each tile is upscaled by an integer
 //! factor with nearest-neighbour sampling, so pixels stay sharp. Optional per-tile captions
-//! (drawn below each tile), row titles (left) and a title (top) use the built-in 5x7
-//! [`font`](super::font); no system fonts are needed.
+//! (drawn below each tile), row titles (left) and a title (top, centred over the tiles) use the
+//! built-in [`font`](super::font); no system fonts are needed.
 //!
 //! Tiles fill the grid row by row: tile `i` is at row `i / cols`, column `i % cols`.
 //!
@@ -46,20 +46,83 @@ pub struct ImageGrid {
 }
 
 /// Pixel positions of the parts of a rendered grid.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Layout {
     cols: usize,
     rows: usize,
     scale: u32,
-    left: u32,
     top: u32,
-    cell_w: u32,
+    /// Left edge and width of each column's cell; a column is wider than its tiles when one of
+    /// its captions needs the room.
+    col_x: Vec<u32>,
+    col_w: Vec<u32>,
     cell_h: u32,
-    caption_scale: u32,
-    title_scale: u32,
+    /// Each tile's caption broken into lines.
+    captions: Vec<Vec<String>>,
+    /// The title's lines with their left edges.
+    title: Vec<(i64, String)>,
     row_title_scale: u32,
     width: u32,
     height: u32,
+}
+
+/// Captions and titles never go below scale 2: at scale 1 the 5-pixel glyphs are too small to
+/// read in a notebook at 100 % zoom.
+const CAPTION_SCALE: u32 = 2;
+const TITLE_SCALE: u32 = 2;
+/// Pixels between two lines of text (at scale 2 the descender rows already leave 4 more).
+const LINE_GAP: u32 = 2;
+/// Least room left and right of a caption line, so neighbouring captions never run together.
+const CAPTION_MARGIN: u32 = 4;
+
+/// Height of `n` lines of text at `scale`.
+fn lines_height(n: usize, scale: u32) -> u32 {
+    let n = n as u32;
+    if n == 0 {
+        0
+    } else {
+        n * font::text_height(scale) + (n - 1) * LINE_GAP
+    }
+}
+
+/// Breaks `text` into lines no wider than `max_w` at `scale`, after a comma or at a space,
+/// filling each line greedily. A word wider than `max_w` keeps a line to itself; the caller
+/// widens the cell for it rather than cutting it.
+fn wrap(text: &str, max_w: u32, scale: u32) -> Vec<String> {
+    if font::text_width(text, scale) <= max_w {
+        return vec![text.to_string()];
+    }
+    // (separator before the word, word): a comma stays with the word before it.
+    let mut words: Vec<(&str, String)> = Vec::new();
+    let (mut word, mut sep) = (String::new(), "");
+    for ch in text.chars() {
+        if ch == ' ' {
+            if !word.is_empty() {
+                words.push((sep, std::mem::take(&mut word)));
+            }
+            sep = " ";
+            continue;
+        }
+        word.push(ch);
+        if ch == ',' {
+            words.push((sep, std::mem::take(&mut word)));
+            sep = "";
+        }
+    }
+    if !word.is_empty() {
+        words.push((sep, word));
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for (sep, word) in words {
+        match lines.last_mut() {
+            Some(line) if font::text_width(&format!("{line}{sep}{word}"), scale) <= max_w => {
+                line.push_str(sep);
+                line.push_str(&word);
+            }
+            _ => lines.push(word),
+        }
+    }
+    lines
 }
 
 impl ImageGrid {
@@ -162,6 +225,9 @@ impl ImageGrid {
     }
 
     /// One caption per tile, drawn under it (extra captions are ignored, missing ones blank).
+    /// Captions are drawn at font scale 2 (10 px wide glyphs); one wider than its tile is
+    /// broken after a comma or at a space, and a column is widened for a word that still does not
+    /// fit.
     pub fn captions(mut self, captions: Vec<String>) -> Self {
         self.captions = captions;
         self
@@ -173,7 +239,7 @@ impl ImageGrid {
         self
     }
 
-    /// A title above the grid.
+    /// A title above the grid, centred over the tiles; `\n` starts a new line.
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self
@@ -214,10 +280,21 @@ impl ImageGrid {
         let scale = self.scale.unwrap_or((target / largest).max(1));
         let (tw, th) = (self.tile_w as u32 * scale, self.tile_h as u32 * scale);
         let pad = self.padding;
-        // Captions at scale 2 only when every caption leaves a margin to its neighbours.
-        let widest_caption = self.captions.iter().map(|c| font::text_width(c, 1)).max().unwrap_or(0);
-        let caption_scale = if widest_caption > 0 && widest_caption * 2 * 5 <= tw * 4 { 2 } else { 1 };
-        let caption_h = if self.captions.is_empty() { 0 } else { font::text_height(caption_scale) + 6 };
+        let captions: Vec<Vec<String>> = self
+            .captions
+            .iter()
+            .take(self.tiles.len())
+            .map(|c| wrap(c, tw.saturating_sub(2 * CAPTION_MARGIN), CAPTION_SCALE))
+            .collect();
+        let mut col_w = vec![tw; cols];
+        for (i, lines) in captions.iter().enumerate() {
+            let widest = lines.iter().map(|l| font::text_width(l, CAPTION_SCALE)).max().unwrap_or(0);
+            if widest > 0 {
+                col_w[i % cols] = col_w[i % cols].max(widest + 2 * CAPTION_MARGIN);
+            }
+        }
+        let caption_lines = captions.iter().map(Vec::len).max().unwrap_or(0);
+        let caption_h = if caption_lines == 0 { 0 } else { 4 + lines_height(caption_lines, CAPTION_SCALE) };
         let row_title_scale = if th >= 28 { 2 } else { 1 };
         let left = self
             .row_titles
@@ -226,32 +303,52 @@ impl ImageGrid {
             .max()
             .map(|w| w + 8 + pad)
             .unwrap_or(0);
-        let title_scale = 2;
-        let top = if self.title.is_some() { font::text_height(title_scale) + 10 } else { 0 };
-        let (cell_w, cell_h) = (tw, th + caption_h);
-        let grid_w = left + pad + cols as u32 * (cell_w + pad);
-        let title_w = self.title.as_ref().map(|t| font::text_width(t, title_scale) + 2 * pad + 8).unwrap_or(0);
+        let title_lines: Vec<&str> = self.title.as_deref().map(|t| t.lines().collect()).unwrap_or_default();
+        let top = if title_lines.is_empty() { 0 } else { 6 + lines_height(title_lines.len(), TITLE_SCALE) + 4 };
+        let mut col_x = Vec::with_capacity(cols);
+        let mut x = left + pad;
+        for w in &col_w {
+            col_x.push(x);
+            x += w + pad;
+        }
+        let grid_w = x;
+        // Titles belong to the tiles, not to the row-title column left of them.
+        let (block_x, block_w) = (left + pad, grid_w - pad - (left + pad));
+        let title: Vec<(i64, String)> = title_lines
+            .iter()
+            .map(|t| {
+                let w = font::text_width(t, TITLE_SCALE) as i64;
+                ((block_x as i64 + (block_w as i64 - w) / 2).max(4), t.to_string())
+            })
+            .collect();
+        let title_right =
+            title.iter().map(|(x, t)| *x as u32 + font::text_width(t, TITLE_SCALE) + 4 + pad).max().unwrap_or(0);
+        let cell_h = th + caption_h;
         Layout {
             cols,
             rows,
             scale,
-            left,
             top,
-            cell_w,
+            col_x,
+            col_w,
             cell_h,
-            caption_scale,
-            title_scale,
+            captions,
+            title,
             row_title_scale,
-            width: grid_w.max(title_w),
+            width: grid_w.max(title_right),
             height: top + pad + rows as u32 * (cell_h + pad),
         }
     }
 
+    fn tile_origin_in(&self, l: &Layout, i: usize) -> (u32, u32) {
+        let (r, c) = (i / l.cols, i % l.cols);
+        let tw = self.tile_w as u32 * l.scale;
+        (l.col_x[c] + (l.col_w[c] - tw) / 2, l.top + self.padding + r as u32 * (l.cell_h + self.padding))
+    }
+
     /// Top-left pixel of tile `i` in [`ImageGrid::to_image`].
     pub fn tile_origin(&self, i: usize) -> (u32, u32) {
-        let l = self.layout();
-        let (r, c) = ((i / l.cols) as u32, (i % l.cols) as u32);
-        (l.left + self.padding + c * (l.cell_w + self.padding), l.top + self.padding + r * (l.cell_h + self.padding))
+        self.tile_origin_in(&self.layout(), i)
     }
 
     /// Renders the grid.
@@ -261,8 +358,9 @@ impl ImageGrid {
         let mut img = Raster::filled(l.width, l.height, [br, bg, bb, 255]);
         let text = [self.text_color[0], self.text_color[1], self.text_color[2], 255];
         let s = l.scale;
+        let th = self.tile_h as u32 * s;
         for (i, tile) in self.tiles.iter().enumerate() {
-            let (x0, y0) = self.tile_origin(i);
+            let (x0, y0) = self.tile_origin_in(&l, i);
             for ty in 0..self.tile_h {
                 for tx in 0..self.tile_w {
                     let v = tile[ty * self.tile_w + tx];
@@ -275,23 +373,23 @@ impl ImageGrid {
                     }
                 }
             }
-            if let Some(caption) = self.captions.get(i) {
-                let w = font::text_width(caption, l.caption_scale) as i64;
-                let x = x0 as i64 + (l.cell_w as i64 - w) / 2;
-                let y = (y0 + self.tile_h as u32 * s + 4) as i64;
-                font::draw_text(&mut img, x, y, caption, l.caption_scale, text);
+            let c = i % l.cols;
+            for (k, line) in l.captions.get(i).into_iter().flatten().enumerate() {
+                let w = font::text_width(line, CAPTION_SCALE) as i64;
+                let x = l.col_x[c] as i64 + (l.col_w[c] as i64 - w) / 2;
+                let y = (y0 + th + 4 + k as u32 * (font::text_height(CAPTION_SCALE) + LINE_GAP)) as i64;
+                font::draw_text(&mut img, x, y, line, CAPTION_SCALE, text);
             }
         }
         for (r, t) in self.row_titles.iter().enumerate() {
             let y0 = l.top + self.padding + r as u32 * (l.cell_h + self.padding);
-            let th = self.tile_h as u32 * s;
-            let y = y0 as i64 + (th as i64 - font::text_height(l.row_title_scale) as i64) / 2;
+            // Centre the capitals on the tile; descenders may hang into the padding below.
+            let y = y0 as i64 + (th as i64 - font::cap_height(l.row_title_scale) as i64) / 2;
             font::draw_text(&mut img, self.padding as i64 + 4, y, t, l.row_title_scale, text);
         }
-        if let Some(t) = &self.title {
-            let w = font::text_width(t, l.title_scale) as i64;
-            let x = ((l.width as i64 - w) / 2).max(4);
-            font::draw_text(&mut img, x, 6, t, l.title_scale, text);
+        for (k, (x, t)) in l.title.iter().enumerate() {
+            let y = 6 + k as i64 * (font::text_height(TITLE_SCALE) + LINE_GAP) as i64;
+            font::draw_text(&mut img, *x, y, t, TITLE_SCALE, text);
         }
         img
     }
@@ -415,6 +513,55 @@ mod tests {
                 .count();
             assert!(dark > 20, "tile {i}: only {dark} dark caption pixels");
         }
+    }
+
+    #[test]
+    fn long_captions_wrap_after_commas_and_at_spaces() {
+        assert_eq!(wrap("mean 0", 48, 2), ["mean", "0"]);
+        assert_eq!(wrap("-1.0,1.4", 48, 2), ["-1.0,", "1.4"]);
+        assert_eq!(wrap("(-1.2, 0.4)", 60, 2), ["(-1.2,", "0.4)"]);
+        assert_eq!(wrap("(3+8)/2", 48, 2), ["(3+8)/2"], "no place to break: the cell widens instead");
+        assert_eq!(wrap("a  b", 1000, 2), ["a  b"], "text that fits is left alone");
+        assert_eq!(wrap("a b c d", 40, 2), ["a b", "c d"]);
+    }
+
+    #[test]
+    fn captions_stay_at_scale_2_and_widen_only_their_own_column() {
+        let t = Tensor::zeros((3, 64), DType::F32, &Device::Cpu).unwrap();
+        let grid = ImageGrid::new(&t).unwrap().cols(3).scale(4).padding(2).captions(vec![
+            "a".into(),
+            "(3+8)/2".into(),
+            "mean 0".into(),
+        ]);
+        let l = grid.layout();
+        // 32 px tiles; "(3+8)/2" is 82 px at scale 2 and "mean" 46 px, each plus 4 px either side.
+        assert_eq!(l.col_w, [32, 90, 54]);
+        assert_eq!(l.captions[2], ["mean", "0"]);
+        let img = grid.to_image();
+        assert_eq!(img.width(), 2 + 32 + 2 + 90 + 2 + 54 + 2);
+        // Tiles sit centred in their widened cells.
+        assert_eq!(grid.tile_origin(1).0, 36 + (90 - 32) / 2);
+        // The "a" under tile 0 is 10 px tall (5 rows at scale 2), not 5.
+        let (x0, y0) = grid.tile_origin(0);
+        let ink_rows = (y0 + 32..img.height()).filter(|&y| (x0..x0 + 32).any(|x| img.get_pixel(x, y)[0] < 100));
+        assert_eq!(ink_rows.count(), 10);
+    }
+
+    #[test]
+    fn the_title_is_centred_over_the_tiles_not_the_row_titles() {
+        let t = Tensor::zeros((4, 64), DType::F32, &Device::Cpu).unwrap();
+        let grid = ImageGrid::new(&t)
+            .unwrap()
+            .cols(4)
+            .scale(4)
+            .background([255, 255, 255])
+            .row_titles(vec!["a long row title".into()])
+            .title("T");
+        let img = grid.to_image();
+        let ink: Vec<u32> = (0..img.width()).filter(|&x| (0..24).any(|y| img.get_pixel(x, y)[0] < 100)).collect();
+        let title_centre = (ink[0] + ink[ink.len() - 1] + 1) as f64 / 2.0;
+        let (first, last) = (grid.tile_origin(0).0, grid.tile_origin(3).0 + 32);
+        assert!((title_centre - (first + last) as f64 / 2.0).abs() <= 1.0, "{title_centre} vs {first}..{last}");
     }
 
     #[test]

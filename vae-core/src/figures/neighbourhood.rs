@@ -5,7 +5,9 @@
 //! posterior `q(z | x)` considers plausible for one input: the centre tile is the mean
 //! reconstruction, and a well-trained VAE decodes small variations of `x` within about
 //! `+- 2` standard deviations. Columns step along dimension `i` (left to right), rows along
-//! dimension `j` (bottom to top), as in [`Manifold`](super::Manifold).
+//! dimension `j` (bottom to top), as in [`Manifold`](super::Manifold). The rendered grid says
+//! so: its title names both dimensions (numbered from 1, as `Manifold` does) with their step
+//! sizes, and each row is titled with its offset along `j` in steps.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -41,7 +43,7 @@ impl Neighbourhood {
                 std.len()
             )));
         }
-        Ok(Self { center, std, dims: (0, 1), k: 2.0, steps: 5, captions: true })
+        Ok(Self { center, std, dims: (0, 1), k: 2.0, steps: 5, captions: false })
     }
 
     /// From tensors `[D]` or `[1, D]` (e.g. `mu` and `(0.5 * logvar).exp()` of one input).
@@ -88,7 +90,8 @@ impl Neighbourhood {
         self
     }
 
-    /// Caption tiles with their offsets in standard deviations (default on).
+    /// Caption every tile with its two offsets in steps (default off: the title and the row
+    /// titles already give them, and `steps^2` captions crowd the grid).
     pub fn captions(mut self, on: bool) -> Self {
         self.captions = on;
         self
@@ -122,28 +125,61 @@ impl Neighbourhood {
         Ok(codes)
     }
 
-    /// Decodes the neighbourhood (codes `[steps^2, D]` on `device`) into a captioned grid.
+    /// Decodes the neighbourhood (codes `[steps^2, D]` on `device`) into a grid titled with the
+    /// two dimensions and their step sizes, rows titled with their offset along `j`.
     pub fn render(&self, device: &Device, decode: impl Fn(&Tensor) -> Result<Tensor>) -> Result<ImageGrid> {
         let codes = self.codes()?;
         let images = decode(&super::codes_tensor(&codes, device)?)?;
         check_count(&images, codes.len(), "Neighbourhood")?;
-        let mut grid = ImageGrid::new(&images)?.cols(self.steps.max(1));
+        let (i, j) = self.dims;
+        let off = self.offsets();
+        let title = format!(
+            "z{} left to right, step {}\nz{} bottom to top, step {}",
+            i + 1,
+            fmt_step(self.std[i]),
+            j + 1,
+            fmt_step(self.std[j])
+        );
+        let mut grid = ImageGrid::new(&images)?
+            .cols(self.steps.max(1))
+            .title(title)
+            .row_titles(off.iter().rev().map(|b| fmt_offset(*b)).collect());
         if self.captions {
-            let off = self.offsets();
-            let f = |v: f64| {
-                if v.abs() < 1e-9 {
-                    "0".to_string()
-                } else if v.fract() == 0.0 {
-                    format!("{v:+.0}")
-                } else {
-                    format!("{v:+.1}")
-                }
-            };
-            let caps =
-                off.iter().rev().flat_map(|b| off.iter().map(move |a| format!("{}, {}", f(*a), f(*b)))).collect();
+            let caps = off
+                .iter()
+                .rev()
+                .flat_map(|b| off.iter().map(move |a| format!("{}, {}", fmt_offset(*a), fmt_offset(*b))))
+                .collect();
             grid = grid.captions(caps);
         }
         Ok(grid)
+    }
+}
+
+/// An offset in steps, signed so that rows read as a ruler: `+2`, `0`, `-1.5`.
+fn fmt_offset(v: f64) -> String {
+    if v.abs() < 1e-9 {
+        "0".to_string()
+    } else if v.fract() == 0.0 {
+        format!("{v:+.0}")
+    } else {
+        format!("{v:+.1}")
+    }
+}
+
+/// A step size with two significant digits: posterior sigmas are often around 0.1, where one
+/// decimal would print 0.1 for both 0.06 and 0.14.
+fn fmt_step(v: f32) -> String {
+    let v = v as f64;
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (1 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
@@ -163,9 +199,19 @@ mod tests {
         let decode = |z: &Tensor| -> Result<Tensor> { Ok((z.narrow(1, 2, 1)? / 10.0)?.repeat((1, 4))?) };
         let grid = nb.render(&Device::Cpu, decode).unwrap();
         assert_eq!(grid.shape(), (5, 5));
+        let text = format!("{grid:?}");
+        assert!(text.contains(r#"title: Some("z3 left to right, step 2\nz1 bottom to top, step 0.5")"#), "{text}");
+        assert!(text.contains(r#"row_titles: ["+2", "+1", "0", "-1", "-2"]"#), "{text}");
+        assert!(text.contains("captions: []"), "{text}");
         assert!((grid.tiles()[12][0] - 0.3).abs() < 1e-6);
         assert!(Neighbourhood::new(vec![0.0; 2], vec![1.0; 3]).is_err());
         assert!(nb.dims(0, 0).codes().is_err());
+    }
+
+    #[test]
+    fn steps_print_two_significant_digits() {
+        let got: Vec<String> = [0.123, 0.07, 0.5, 1.0, 2.345, 12.0, 0.0].iter().map(|v| fmt_step(*v)).collect();
+        assert_eq!(got, ["0.12", "0.07", "0.5", "1", "2.3", "12", "0"]);
     }
 
     #[test]
