@@ -50,9 +50,10 @@ pub fn mode_banner() -> String {
 
 /// The area under the ROC curve of a score that should be higher for `positives` than for
 /// `negatives`: the probability that a random positive outscores a random negative (ties count
-/// half). 1 is a perfect detector, 0.5 a coin flip. Used to grade anomaly detection.
+/// half). 1 is a perfect detector, 0.5 a coin flip. Used to grade anomaly detection. NaN when
+/// either side is empty or holds a NaN score (a score that is not a number ranks nowhere).
 pub fn auroc(negatives: &[f32], positives: &[f32]) -> f64 {
-    if negatives.is_empty() || positives.is_empty() {
+    if negatives.is_empty() || positives.is_empty() || negatives.iter().chain(positives).any(|s| s.is_nan()) {
         return f64::NAN;
     }
     // Rank-sum (Mann-Whitney U) form: sort all scores once, O((n + m) log(n + m)).
@@ -63,7 +64,8 @@ pub fn auroc(negatives: &[f32], positives: &[f32]) -> f64 {
     let mut i = 0;
     while i < all.len() {
         let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
+        // total_cmp, not ==: equality must hold for every value the sort accepted.
+        while j < all.len() && all[j].0.total_cmp(&all[i].0).is_eq() {
             j += 1;
         }
         // Tied scores share the mean of ranks i+1..=j.
@@ -78,6 +80,15 @@ pub fn auroc(negatives: &[f32], positives: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auroc_of_nan_scores_is_nan_and_returns() {
+        // This looped forever: NaN == NaN is false, so the tie scan never advanced.
+        assert!(auroc(&[0.1, f32::NAN], &[0.5]).is_nan());
+        assert!(auroc(&[0.1], &[f32::NAN, 0.5]).is_nan());
+        assert_eq!(auroc(&[0.1, 0.2], &[0.5, 0.6]), 1.0);
+        assert_eq!(auroc(&[0.5], &[0.5]), 0.5);
+    }
 
     #[test]
     fn values_that_mean_quick() {

@@ -33,7 +33,7 @@ use crate::models::Model;
 use crate::objective::Objective;
 use crate::optim::Adam;
 use crate::rng::Rng;
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use candle_nn::Optimizer;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -110,6 +110,16 @@ impl TrainConfig {
         }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return Some(("beta", format!("{}: the KL weight must be a non-negative finite number", self.beta)));
+        }
+        if self.objective == Some(Objective::McElbo) && self.beta != 1.0 {
+            return Some((
+                "beta",
+                format!(
+                    "{} with the mc-elbo objective: its single-sample estimate of log p(z) - log q(z|x) has no \
+                     separate KL term to weigh; use the elbo objective for beta != 1",
+                    self.beta
+                ),
+            ));
         }
         if !(self.gamma.is_finite() && self.gamma > 0.0) {
             return Some((
@@ -214,6 +224,9 @@ impl Trainer {
     ) -> Result<History> {
         let cfg = &self.config;
         self.validate(model, &data.train)?;
+        if cfg.eval_test {
+            check_pixels(&data.test, "test")?;
+        }
         crate::perf::tune_allocator();
         let objective = cfg.objective.unwrap_or_else(|| Objective::default_for(model));
         let mut opt = Adam::new(model.params().trainable_vars(), cfg.lr)?;
@@ -313,6 +326,7 @@ impl Trainer {
                 model.name()
             )));
         }
+        check_pixels(train, "training")?;
         let dim = train.images.dims().get(1).copied().unwrap_or(0);
         if dim != model.config().input_dim() {
             return Err(Error::config(format!(
@@ -320,14 +334,35 @@ impl Trainer {
                 model.config().input_dim()
             )));
         }
-        let total = train.images.sum_all()?.to_scalar::<f32>()?;
-        if !total.is_finite() {
-            return Err(Error::config(
-                "the training images contain NaN or infinite values; clean the data before training",
-            ));
-        }
         Ok(())
     }
+}
+
+/// The models take f32 pixels in [0, 1] (Bernoulli means, sigmoid outputs): anything else trains
+/// on nonsense without complaint (0..255 bytes gave losses of 1e8), so it is refused up front.
+fn check_pixels(split: &Split, which: &str) -> Result<()> {
+    let images = &split.images;
+    if images.dtype() != DType::F32 {
+        return Err(Error::config(format!(
+            "the {which} images are {:?}; the models take f32 pixels in [0, 1]: use `.to_dtype(DType::F32)? / 255.0` on bytes",
+            images.dtype()
+        )));
+    }
+    if images.elem_count() == 0 {
+        return Ok(());
+    }
+    let (lo, hi) = (images.min_all()?.to_scalar::<f32>()?, images.max_all()?.to_scalar::<f32>()?);
+    if !(lo.is_finite() && hi.is_finite()) || images.sum_all()?.to_scalar::<f32>()?.is_nan() {
+        return Err(Error::config(format!(
+            "the {which} images contain NaN or infinite values; clean the data before training"
+        )));
+    }
+    if lo < 0.0 || hi > 1.0 {
+        return Err(Error::config(format!(
+            "the {which} images range over [{lo}, {hi}]; the models take pixels in [0, 1] (divide 0..255 data by 255)"
+        )));
+    }
+    Ok(())
 }
 
 /// What one optimisation step did: the batch-mean loss and its parts, and where the time went.

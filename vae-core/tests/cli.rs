@@ -105,6 +105,7 @@ fn meaningless_values_are_usage_errors_naming_the_option() {
         (train(&["--denoise", "gaussian:-1"]), "--denoise gaussian:-1"),
         (train(&["--milestones", "12"]), "--milestones 12"),
         (train(&["--epochs", "3", "--milestones", "1,3"]), "with 3 epochs it must be from 1 to 2"),
+        (train(&["--objective", "mc-elbo", "--beta", "4"]), "--beta 4 with the mc-elbo objective"),
         (bench(&["--lr", "0"]), "--lr 0"),
         (bench(&["--epochs", "0"]), "--epochs 0"),
         (bench(&["--max-batches", "0"]), "--max-batches 0"),

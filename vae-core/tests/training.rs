@@ -66,6 +66,30 @@ fn the_kl_is_reported_unweighted_whatever_beta_is() {
 }
 
 #[test]
+fn images_that_are_not_f32_pixels_in_0_1_are_refused() {
+    let m = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
+    let fit = |data: &vae_core::data::Dataset| Trainer::new(quiet(1)).fit(&m, data).unwrap_err().to_string();
+    let mut bytes = common::blob_dataset(64, 16);
+    bytes.train.images = (bytes.train.images * 255.0).unwrap().to_dtype(candle_core::DType::U8).unwrap();
+    let e = fit(&bytes);
+    assert!(e.contains("U8") && e.contains("/ 255.0"), "{e}");
+    let mut unscaled = common::blob_dataset(64, 16);
+    unscaled.test.images = (unscaled.test.images * 255.0).unwrap();
+    let e = fit(&unscaled);
+    assert!(e.contains("test images range over") && e.contains("divide 0..255 data by 255"), "{e}");
+}
+
+#[test]
+fn beta_with_the_monte_carlo_elbo_is_refused() {
+    // The single-sample ELBO has no KL term to weigh: beta would silently do nothing.
+    let data = common::blob_dataset(64, 16);
+    let m = Model::from_name("conv-vae", None, 0, &Device::Cpu).unwrap();
+    let cfg = TrainConfig { beta: 4.0, objective: Some(Objective::McElbo), ..quiet(1) };
+    let e = Trainer::new(cfg).fit(&m, &data).unwrap_err().to_string();
+    assert!(e.contains("beta 4") && e.contains("mc-elbo") && e.contains("elbo objective for beta"), "{e}");
+}
+
+#[test]
 fn lr_milestones_and_history_are_recorded() {
     let data = common::blob_dataset(64, 16);
     let m = Model::from_name("mlp-ae", None, 0, &Device::Cpu).unwrap();

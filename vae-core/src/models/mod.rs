@@ -268,6 +268,10 @@ enum Net {
 }
 
 /// A model with its parameters.
+///
+/// `clone()` is a second handle on the same weights (candle `Var`s are shared), as a
+/// `VarMap` is: training either trains both. For an independent copy, save a checkpoint and
+/// [load](crate::checkpoint::load) it.
 #[derive(Clone)]
 pub struct Model {
     config: ModelConfig,
