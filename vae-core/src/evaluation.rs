@@ -340,6 +340,22 @@ pub fn linear_probe(
     steps: usize,
     seed: u64,
 ) -> Result<f64> {
+    // A label count that does not match the codes would be zipped away silently, and a label
+    // beyond `classes` would surface as a gather error deep in the loss.
+    for (what, z, y) in [("train", train_z, train_y), ("test", test_z, test_y)] {
+        if z.dim(0)? != y.len() {
+            return Err(Error::config(format!(
+                "linear_probe: {} {what} codes but {} {what} labels; pass one label per code",
+                z.dim(0)?,
+                y.len()
+            )));
+        }
+        if let Some(bad) = y.iter().find(|&&l| l as usize >= classes) {
+            return Err(Error::config(format!(
+                "linear_probe: {what} label {bad} is not below classes = {classes}; pass the number of classes"
+            )));
+        }
+    }
     let (train_z, test_z) = (&train_z.detach(), &test_z.detach());
     let mean = train_z.mean_keepdim(0)?;
     let std = (train_z.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)? + 1e-6)?.sqrt()?;
@@ -565,6 +581,17 @@ pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, cfg: &FewLabe
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn linear_probe_refuses_labels_that_do_not_fit_the_codes() {
+        let z = Tensor::zeros((10, 2), DType::F32, &Device::Cpu).unwrap();
+        let y: Vec<u32> = (0..10).map(|i| i % 3).collect();
+        let e = linear_probe(&z, &y, &z, &y[..5], 3, 1, 0).unwrap_err().to_string();
+        assert!(e.contains("10 test codes but 5 test labels"), "{e}");
+        let e = linear_probe(&z, &y, &z, &y, 2, 1, 0).unwrap_err().to_string();
+        assert!(e.contains("label 2 is not below classes = 2"), "{e}");
+        assert!(linear_probe(&z, &y, &z, &y, 3, 1, 0).is_ok());
+    }
 
     #[test]
     fn an_elbo_of_an_autoencoder_is_refused() {

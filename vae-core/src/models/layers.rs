@@ -366,8 +366,31 @@ impl ModuleT for DenseStack {
     }
 }
 
-/// Concatenates a one-hot encoding of `labels` (`[B]` u32) to `x` (`[B, F]`), for conditional models.
+/// Concatenates a one-hot encoding of `labels` (`[B]` class indices, u8, u32 or i64) to `x`
+/// (`[B, F]`), for conditional models. Wrong labels are refused with what to pass instead, not
+/// left to `one_hot` and `cat`, whose messages name neither the labels nor the fix.
 pub fn concat_one_hot(x: &Tensor, labels: &Tensor, classes: usize) -> Result<Tensor> {
+    let rows = x.dim(0)?;
+    if !matches!(labels.dtype(), candle_core::DType::U8 | candle_core::DType::U32 | candle_core::DType::I64) {
+        candle_core::bail!(
+            "conditional model: labels are {:?}; pass class indices as u32 (e.g. `Tensor::new(&[7u32], &dev)`)",
+            labels.dtype()
+        )
+    }
+    if labels.dims() != [rows] {
+        candle_core::bail!(
+            "conditional model: labels of shape {:?} for {rows} images; pass one class index per image, shape [{rows}]",
+            labels.dims()
+        )
+    }
+    if let Some(bad) = labels
+        .to_dtype(candle_core::DType::I64)?
+        .to_vec1::<i64>()?
+        .into_iter()
+        .find(|&l| l < 0 || l as usize >= classes)
+    {
+        candle_core::bail!("conditional model: label {bad} is not one of its {classes} classes (0..{})", classes - 1)
+    }
     let oh = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
     Tensor::cat(&[x, &oh], D::Minus1)
 }
@@ -376,6 +399,18 @@ pub fn concat_one_hot(x: &Tensor, labels: &Tensor, classes: usize) -> Result<Ten
 mod tests {
     use super::*;
     use candle_core::{DType, Device};
+
+    #[test]
+    fn wrong_labels_are_refused_with_the_fix() {
+        let dev = Device::Cpu;
+        let x = Tensor::zeros((4, 3), DType::F32, &dev).unwrap();
+        let err = |l: Tensor| concat_one_hot(&x, &l, 10).unwrap_err().to_string();
+        assert!(err(Tensor::new(&[1f32, 2., 3., 4.], &dev).unwrap()).contains("pass class indices as u32"));
+        assert!(err(Tensor::new(&[7u32], &dev).unwrap()).contains("shape [4]"));
+        assert!(err(Tensor::new(&[1u32, 2, 10, 3], &dev).unwrap()).contains("label 10 is not one of its 10 classes"));
+        let ok = concat_one_hot(&x, &Tensor::new(&[0u32, 9, 3, 3], &dev).unwrap(), 10).unwrap();
+        assert_eq!(ok.dims(), &[4, 13]);
+    }
 
     #[test]
     fn keras_scheme_draws_glorot_weights_and_zero_biases() {
