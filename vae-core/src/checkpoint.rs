@@ -104,12 +104,6 @@ pub fn read_config(path: impl AsRef<Path>) -> Result<ModelConfig> {
     config_of(path, &bytes)
 }
 
-/// The metadata a checkpoint was saved with ([`save_with_metadata`]'s `extra` among it).
-pub fn read_metadata(path: impl AsRef<Path>) -> Result<HashMap<String, String>> {
-    let path = path.as_ref();
-    metadata_of(path, &read(path)?)
-}
-
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -146,6 +140,14 @@ fn config_of(path: &Path, bytes: &[u8]) -> Result<ModelConfig> {
 pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
     let path = path.as_ref();
     load_bytes(&read(path)?, path, device)
+}
+
+/// [`load`], and the metadata the checkpoint was saved with ([`save_with_metadata`]'s `extra`
+/// among it), from one read of the file.
+pub fn load_with_metadata(path: impl AsRef<Path>, device: &Device) -> Result<(Model, HashMap<String, String>)> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    Ok((load_bytes(&bytes, path, device)?, metadata_of(path, &bytes)?))
 }
 
 /// [`load`] from the bytes of a checkpoint file; `path` is used in error messages only.

@@ -666,7 +666,7 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
             Usage("eval: --iwae 0: the estimate needs at least 1 sample per image, e.g. --iwae 5000".into()).into()
         );
     }
-    let model = checkpoint::load(ckpt, &vae_core::device::default_device())?;
+    let (model, meta) = checkpoint::load_with_metadata(ckpt, &vae_core::device::default_device())?;
     // Checked before the data is read and evaluated: neither can make these meaningful.
     if !model.is_variational() {
         if let Some(o) = objective.filter(|o| !o.applies_to(&model)) {
@@ -678,7 +678,7 @@ fn cmd_eval(args: &[String]) -> CliResult<()> {
     }
     // Tested as it was trained unless an option says otherwise: a Fashion-MNIST model on
     // Fashion-MNIST, the conv recipe's model on static binarisation with its Monte Carlo ELBO.
-    let trained = trained_with(&checkpoint::read_metadata(ckpt)?);
+    let trained = trained_with(&meta);
     let dataset = if o.get("dataset").is_some() { dataset_option(&o)? } else { trained.dataset };
     let binarize = o.get("binarize").unwrap_or(&trained.binarize).to_string();
     let (stat, binarization) = parse_binarize(Some(&binarize))
