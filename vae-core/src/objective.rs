@@ -60,7 +60,9 @@ impl Objective {
         }
     }
 
-    /// The batch-mean loss and its reconstruction and KL parts (scalars).
+    /// The batch-mean loss and its reconstruction and KL parts (scalars). With `train: true` the
+    /// model runs in training mode ([`Model::encode_t`]): batch norm updates its running
+    /// statistics, so a call to look at a loss should pass `false`.
     // Eight arguments, each a different thing; a struct around them would only be unpacked here.
     #[allow(clippy::too_many_arguments)]
     pub fn compute(

@@ -64,7 +64,8 @@ pub(crate) fn cond_input(x: &Tensor, labels: Option<&Tensor>, classes: Option<us
     match (classes, labels) {
         (Some(c), Some(l)) => concat_one_hot(x, l, c),
         (Some(_), None) => candle_core::bail!("this model is conditional: pass the labels (class indices) too"),
-        (None, _) => Ok(x.clone()),
+        (None, Some(_)) => candle_core::bail!("this model is not conditional and would ignore the labels; pass None"),
+        (None, None) => Ok(x.clone()),
     }
 }
 

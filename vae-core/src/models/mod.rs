@@ -342,8 +342,11 @@ impl Model {
         self.config.name()
     }
 
-    /// $q(z|x)$ (or the code), in training mode (batch norm uses batch statistics) if `train`.
+    /// $q(z|x)$ (or the code), in training mode if `train`: batch norm (in `deep-vae-2d`) then
+    /// normalises with the batch's statistics and updates its running statistics, so a call with
+    /// `train: true` changes the model; use `false` (or [`encode`](Self::encode)) to inspect it.
     pub fn encode_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Posterior> {
+        self.check_labels_wanted(labels)?;
         let x = self.check_input(x)?;
         Ok(match &self.net {
             Net::MlpAe(m) => Posterior { mean: m.encoder.forward_t(&x, labels, train)?, logvar: None },
@@ -359,8 +362,9 @@ impl Model {
         })
     }
 
-    /// Pixel logits `[B, 784]` for codes `z` `[B, latent]`.
+    /// Pixel logits `[B, 784]` for codes `z` `[B, latent]`; `train` as in [`encode_t`](Self::encode_t).
     pub fn decode_logits_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.check_labels_wanted(labels)?;
         if z.rank() != 2 || z.dim(1)? != self.latent_dim() {
             return Err(Error::config(format!(
                 "decode expects codes of shape [B, {}], got {:?}",
@@ -431,6 +435,18 @@ impl Model {
             Net::ConvVae(m) => Some(&m.decoder),
             _ => None,
         }
+    }
+
+    /// Labels given to a model without classes would be ignored: a cell meant to draw "four 7s"
+    /// from an unconditional model would silently draw anything.
+    fn check_labels_wanted(&self, labels: Option<&Tensor>) -> Result<()> {
+        if labels.is_some() && self.num_classes().is_none() {
+            return Err(Error::config(format!(
+                "{} is not conditional and would ignore the labels given; pass None for the labels",
+                self.name()
+            )));
+        }
+        Ok(())
     }
 
     fn check_input(&self, x: &Tensor) -> Result<Tensor> {
@@ -532,6 +548,28 @@ mod tests {
         let c = Model::from_name("cvae", None, 0, &Device::Cpu).unwrap();
         let e = c.encode(&Tensor::zeros((2, 784), DType::F32, &Device::Cpu).unwrap(), None).unwrap_err().to_string();
         assert!(e.contains("conditional"), "{e}");
+    }
+
+    #[test]
+    fn labels_given_to_an_unconditional_model_are_refused_not_ignored() {
+        let dev = Device::Cpu;
+        let x = Tensor::zeros((2, 784), DType::F32, &dev).unwrap();
+        let labels = Tensor::new(&[7u32, 7], &dev).unwrap();
+        for name in MODEL_NAMES.into_iter().filter(|&n| n != "cvae") {
+            let m = Model::from_name(name, Some(2), 0, &dev).unwrap();
+            let z = Tensor::zeros((2, 2), DType::F32, &dev).unwrap();
+            let errors = [
+                m.encode(&x, Some(&labels)).map(|_| ()),
+                m.decode(&z, Some(&labels)).map(|_| ()),
+                m.reconstruct(&x, Some(&labels)).map(|_| ()),
+                m.sample_prior(2, Some(&labels), &mut Rng::new(0)).map(|_| ()),
+            ];
+            for e in errors {
+                let e = e.unwrap_err().to_string();
+                assert!(e.contains(&format!("{name} is not conditional")) && e.contains("pass None"), "{e}");
+            }
+            assert!(m.sample_prior(2, None, &mut Rng::new(0)).is_ok());
+        }
     }
 
     #[test]
