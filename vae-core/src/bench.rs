@@ -66,7 +66,7 @@ pub fn bench_training(
         let (mut fwd, mut bwd, mut upd, mut loss_sum, mut n, mut nb) = (0f64, 0f64, 0f64, 0f64, 0usize, 0usize);
         let mut shuffle = rng.fork();
         let start = Instant::now();
-        for (b, batch) in batches(&data.train, batch_size, Some(&mut shuffle)).enumerate() {
+        for (b, batch) in batches(&data.train, batch_size, Some(&mut shuffle))?.enumerate() {
             if max_batches.is_some_and(|m| b >= m) {
                 break;
             }

@@ -58,7 +58,7 @@ pub fn evaluate(
     }
     let mut rng = Rng::new(seed ^ 0x6576_616c);
     let (mut loss, mut recon, mut kl, mut n) = (0f64, 0f64, 0f64, 0usize);
-    for batch in batches(split, EVAL_BATCH, None) {
+    for batch in batches(split, EVAL_BATCH, None)? {
         let batch = batch?;
         let input = match corruption {
             Some(c) => c.apply(&batch.images, &mut rng)?,
@@ -82,7 +82,7 @@ pub fn evaluate(
 /// Posterior means (the codes) of every image in `split`, `[N, latent]`.
 pub fn encode_split(model: &Model, split: &Split) -> Result<Tensor> {
     let mut parts = vec![];
-    for batch in batches(split, EVAL_BATCH, None) {
+    for batch in batches(split, EVAL_BATCH, None)? {
         let batch = batch?;
         let labels = model.num_classes().map(|_| &batch.labels);
         // Detached: codes are data from here on, and a graph back through the encoder would
@@ -216,7 +216,7 @@ pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &m
     let per_round = k.min(max_rows);
     let group = (max_rows / per_round).max(1);
     let (mut total, mut n) = (0f64, 0usize);
-    for batch in batches(split, group, None) {
+    for batch in batches(split, group, None)? {
         let batch = batch?;
         let b = batch.len();
         let labels = model.num_classes().map(|_| &batch.labels);

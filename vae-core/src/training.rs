@@ -225,6 +225,7 @@ impl Trainer {
         let cfg = &self.config;
         self.validate(model, &data.train)?;
         if cfg.eval_test {
+            data.test.check_label_count("the test split")?;
             check_pixels(&data.test, "test")?;
         }
         crate::perf::tune_allocator();
@@ -241,7 +242,7 @@ impl Trainer {
             let mut shuffle_rng = rng.fork();
             let mut noise_rng = rng.fork();
             let (mut sum, mut sum_recon, mut sum_kl, mut seen) = (0f64, 0f64, 0f64, 0usize);
-            for (b, batch) in batches(&data.train, cfg.batch_size, Some(&mut shuffle_rng)).enumerate() {
+            for (b, batch) in batches(&data.train, cfg.batch_size, Some(&mut shuffle_rng))?.enumerate() {
                 if cfg.max_batches.is_some_and(|m| b >= m) {
                     break;
                 }
@@ -326,6 +327,7 @@ impl Trainer {
                 model.name()
             )));
         }
+        train.check_label_count("the training split")?;
         check_pixels(train, "training")?;
         let dim = train.images.dims().get(1).copied().unwrap_or(0);
         if dim != model.config().input_dim() {

@@ -156,6 +156,14 @@ fn bad_setups_are_refused_before_training() {
     let e = msg(quiet(1), &nan);
     assert!(e.contains("NaN or infinite"), "{e}");
 
+    // Fewer labels than images: an index-select error deep in the shuffled batches before.
+    let short_train = Split { labels: data.train.labels.narrow(0, 0, 40).unwrap(), ..data.train.clone() };
+    let e = msg(quiet(1), &vae_core::data::Dataset { train: short_train, ..data.clone() });
+    assert!(e.contains("the training split has 64 images but 40 labels"), "{e}");
+    let short_test = Split { labels: data.test.labels.narrow(0, 0, 5).unwrap(), ..data.test.clone() };
+    let e = msg(quiet(1), &vae_core::data::Dataset { test: short_test, ..data.clone() });
+    assert!(e.contains("the test split has 16 images but 5 labels"), "{e}");
+
     let e = Model::from_name("mlp-vae", Some(0), 0, &Device::Cpu).unwrap_err().to_string();
     assert!(e.contains("latent size is 0"), "{e}");
 }

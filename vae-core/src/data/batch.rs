@@ -12,14 +12,14 @@
 //!     images: Tensor::zeros((10, 4), candle_core::DType::F32, &Device::Cpu)?,
 //!     labels: Tensor::zeros(10, candle_core::DType::U32, &Device::Cpu)?,
 //! };
-//! let sizes: Vec<usize> = batches(&split, 4, Some(&mut Rng::new(0)))
+//! let sizes: Vec<usize> = batches(&split, 4, Some(&mut Rng::new(0)))?
 //!     .map(|b| b.map(|b| b.len()))
 //!     .collect::<vae_core::Result<_>>()?;
 //! assert_eq!(sizes, vec![4, 4, 2]);
 //! # Ok(()) }
 //! ```
 use super::mnist::Split;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::{DType, Tensor};
 
@@ -48,11 +48,15 @@ pub struct Batches<'a> {
 }
 
 /// The mini-batches of `split`, shuffled by `rng` if given, else in order. The last batch may
-/// be smaller.
-pub fn batches<'a>(split: &'a Split, batch_size: usize, shuffle: Option<&mut Rng>) -> Batches<'a> {
-    assert!(batch_size > 0, "batch size must be positive");
+/// be smaller. An error for a batch size of 0, or a split whose images and labels differ in
+/// number (the batches would part them).
+pub fn batches<'a>(split: &'a Split, batch_size: usize, shuffle: Option<&mut Rng>) -> Result<Batches<'a>> {
+    if batch_size == 0 {
+        return Err(Error::config("batches: batch size 0; a batch needs at least one example"));
+    }
+    split.check_label_count("batches: the split")?;
     let order = shuffle.map(|rng| rng.permutation(split.len()).into_iter().map(|i| i as u32).collect());
-    Batches { split, order, batch_size, pos: 0 }
+    Ok(Batches { split, order, batch_size, pos: 0 })
 }
 
 impl Iterator for Batches<'_> {
@@ -111,7 +115,7 @@ mod tests {
     fn shuffled_epoch_visits_every_example_once_and_rows_stay_paired() {
         let s = split(23);
         let mut seen = vec![];
-        for b in batches(&s, 5, Some(&mut Rng::new(9))) {
+        for b in batches(&s, 5, Some(&mut Rng::new(9))).unwrap() {
             let b = b.unwrap();
             let imgs = b.images.to_vec2::<f32>().unwrap();
             for (row, l) in imgs.iter().zip(b.labels.to_vec1::<u32>().unwrap()) {
@@ -125,10 +129,33 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_size_of_0_or_labels_that_do_not_match_the_images_are_errors_not_panics() {
+        let e = batches(&split(4), 0, None).err().unwrap().to_string();
+        assert!(e.contains("batch size 0"), "{e}");
+        let bad = Split { images: split(10).images, labels: split(7).labels };
+        for shuffle in [None, Some(&mut Rng::new(0))] {
+            let e = batches(&bad, 4, shuffle).err().unwrap().to_string();
+            assert!(e.contains("10 images but 7 labels"), "{e}");
+        }
+        // Split's fields are public: a rank-0 `images` holds no image, and len() says so.
+        let scalar = Split { images: Tensor::new(0f32, &Device::Cpu).unwrap(), labels: split(0).labels };
+        assert_eq!(scalar.len(), 0);
+        assert!(scalar.is_empty());
+    }
+
+    #[test]
     fn shuffling_is_seeded() {
         let s = split(50);
-        let first =
-            |seed| batches(&s, 50, Some(&mut Rng::new(seed))).next().unwrap().unwrap().labels.to_vec1::<u32>().unwrap();
+        let first = |seed| {
+            batches(&s, 50, Some(&mut Rng::new(seed)))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .labels
+                .to_vec1::<u32>()
+                .unwrap()
+        };
         assert_eq!(first(1), first(1));
         assert_ne!(first(1), first(2));
     }

@@ -48,8 +48,10 @@ pub struct Split {
 }
 
 impl Split {
+    /// The number of images: `images.dim(0)`, and 0 for a rank-0 `images`, which holds no image
+    /// (the fields are public, so nothing stops one being built).
     pub fn len(&self) -> usize {
-        self.images.dims()[0]
+        self.images.dims().first().copied().unwrap_or(0)
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -69,6 +71,20 @@ impl Split {
     pub fn binarized(&self, threshold: f32) -> Result<Split> {
         let images = self.images.gt(threshold as f64)?.to_dtype(DType::F32)?;
         Ok(Split { images, labels: self.labels.clone() })
+    }
+    /// An error naming `what` (e.g. "the test split") when the images and labels differ in number: the batches, a
+    /// sample or a selection would pair images with the wrong labels or index past the end.
+    pub fn check_label_count(&self, what: &str) -> Result<()> {
+        let labels = self.labels.dims().first().copied().unwrap_or(0);
+        if labels != self.len() || self.labels.rank() != 1 {
+            return Err(Error::config(format!(
+                "{what} has {} images but {labels} labels (shape {:?}); pass one label per image, shape [{}]",
+                self.len(),
+                self.labels.dims(),
+                self.len()
+            )));
+        }
+        Ok(())
     }
     /// Labels as a Vec.
     pub fn labels_vec(&self) -> Result<Vec<u32>> {
