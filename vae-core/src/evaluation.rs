@@ -81,6 +81,9 @@ pub fn evaluate(
 
 /// Posterior means (the codes) of every image in `split`, `[N, latent]`.
 pub fn encode_split(model: &Model, split: &Split) -> Result<Tensor> {
+    if split.is_empty() {
+        return Err(Error::config("encode_split: the split is empty; pass a split with at least one image"));
+    }
     let mut parts = vec![];
     for batch in batches(split, EVAL_BATCH, None)? {
         let batch = batch?;
@@ -157,8 +160,10 @@ pub fn active_units(means: &Tensor, threshold: f64) -> Result<usize> {
     Ok(unit_activity(means)?.into_iter().filter(|&a| a > threshold).count())
 }
 
-/// Reconstructions (decoded posterior means) of `images`, in batches.
+/// Reconstructions (decoded posterior means) of `images`, in batches; `labels` (one class index
+/// per image) for a conditional model, `None` otherwise.
 pub fn reconstruct_all(model: &Model, images: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+    check_images("reconstruct_all", images, labels)?;
     let n = images.dim(0)?;
     let mut parts = vec![];
     for start in (0..n).step_by(EVAL_BATCH) {
@@ -171,16 +176,37 @@ pub fn reconstruct_all(model: &Model, images: &Tensor, labels: Option<&Tensor>) 
 
 /// Mean squared error per pixel between images and their reconstructions.
 pub fn pixel_error(model: &Model, split: &Split) -> Result<f64> {
+    if split.is_empty() {
+        return Err(Error::config("pixel_error: the split is empty; pass a split with at least one image"));
+    }
     let labels = model.num_classes().map(|_| &split.labels);
     let r = reconstruct_all(model, &split.images, labels)?;
     per_pixel_mean(&(r - &split.images)?.sqr()?)
 }
 
 /// Anomaly score per image: squared reconstruction error summed over pixels. Images unlike the
-/// training data reconstruct badly and score high.
-pub fn anomaly_scores(model: &Model, images: &Tensor) -> Result<Vec<f32>> {
-    let r = reconstruct_all(model, images, None)?;
+/// training data reconstruct badly and score high. `labels` as in [`reconstruct_all`]: a
+/// conditional model reconstructs each image given its class.
+pub fn anomaly_scores(model: &Model, images: &Tensor, labels: Option<&Tensor>) -> Result<Vec<f32>> {
+    check_images("anomaly_scores", images, labels)?;
+    let r = reconstruct_all(model, images, labels)?;
     Ok(squared_error(&r, images)?.to_vec1::<f32>()?)
+}
+
+/// The batched helpers narrow images and labels together: no images would end in candle's
+/// "cat expects at least one tensor", fewer labels than images in a narrow error.
+fn check_images(what: &str, images: &Tensor, labels: Option<&Tensor>) -> Result<()> {
+    let n = images.dims().first().copied().unwrap_or(0);
+    if n == 0 {
+        return Err(Error::config(format!("{what}: no images (shape {:?}); pass at least one image", images.dims())));
+    }
+    if let Some(l) = labels.filter(|l| l.dims() != [n]) {
+        return Err(Error::config(format!(
+            "{what}: labels of shape {:?} for {n} images; pass one class index per image, shape [{n}]",
+            l.dims()
+        )));
+    }
+    Ok(())
 }
 
 /// The largest `k` that [`iwae_nll`] accepts. Published numbers use $K = 5000$, and the bound
@@ -206,6 +232,9 @@ pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &m
     }
     if k == 0 || max_rows == 0 {
         return Err(Error::config("IWAE needs k >= 1 samples and max_rows >= 1"));
+    }
+    if split.is_empty() {
+        return Err(Error::config("cannot estimate the IWAE bound on an empty split"));
     }
     if k > MAX_IWAE_K {
         return Err(Error::config(format!(
@@ -303,6 +332,9 @@ pub fn knn_accuracy(train_z: &Tensor, train_y: &[u32], test_z: &Tensor, test_y: 
             test_y.len()
         )));
     }
+    if test_y.is_empty() {
+        return Err(Error::config("knn_accuracy: no test codes; an accuracy needs at least one"));
+    }
     let k = k.min(n);
     let train_sq = train_z.sqr()?.sum(D::Minus1)?; // [n]
     let classes = *train_y.iter().max().unwrap_or(&0) as usize + 1;
@@ -343,6 +375,9 @@ pub fn linear_probe(
     // A label count that does not match the codes would be zipped away silently, and a label
     // beyond `classes` would surface as a gather error deep in the loss.
     for (what, z, y) in [("train", train_z, train_y), ("test", test_z, test_y)] {
+        if y.is_empty() {
+            return Err(Error::config(format!("linear_probe: no {what} codes; pass at least one")));
+        }
         if z.dim(0)? != y.len() {
             return Err(Error::config(format!(
                 "linear_probe: {} {what} codes but {} {what} labels; pass one label per code",
@@ -398,6 +433,11 @@ pub fn class_means(rows: &Tensor, labels: &[u32], num_classes: usize) -> Result<
     let n = rows.dim(0)?;
     if n != labels.len() {
         return Err(Error::config(format!("class_means: {n} rows but {} labels", labels.len())));
+    }
+    if n == 0 || num_classes == 0 {
+        return Err(Error::config(format!(
+            "class_means: {n} rows in {num_classes} classes; a mean needs at least one row and one class"
+        )));
     }
     if let Some(&bad) = labels.iter().find(|&&y| y as usize >= num_classes) {
         return Err(Error::config(format!("class_means: label {bad} is not one of the {num_classes} classes")));
@@ -534,6 +574,29 @@ const FEW_LABELS_LR: f64 = 1e-3;
 /// `pretrained` itself is never changed. The result is each one's accuracy on `test`.
 pub fn few_labels(pretrained: &Model, train: &Split, test: &Split, cfg: &FewLabelsConfig) -> Result<FewLabels> {
     let FewLabelsConfig { classes, n_labels, steps, seed } = *cfg;
+    if pretrained.num_classes().is_some() {
+        return Err(Error::config(format!(
+            "few_labels: {} is conditional, so its encoder needs each image's label, the very thing the \
+             classifier is to predict; pass an unconditional model",
+            pretrained.name()
+        )));
+    }
+    if n_labels == 0 {
+        return Err(Error::config("few_labels: n_labels is 0; the classifiers need at least one labelled image"));
+    }
+    // Checked before three classifiers are trained: a label beyond `classes` would end them in a
+    // gather error, an empty test split in a cat error.
+    for (what, split) in [("train", train), ("test", test)] {
+        if split.is_empty() {
+            return Err(Error::config(format!("few_labels: the {what} split is empty")));
+        }
+        split.check_label_count(&format!("few_labels: the {what} split"))?;
+        if let Some(bad) = split.labels_vec()?.into_iter().find(|&l| l as usize >= classes) {
+            return Err(Error::config(format!(
+                "few_labels: {what} label {bad} is not below classes = {classes}; set FewLabelsConfig::classes to the number of classes"
+            )));
+        }
+    }
     let mut rng = Rng::new(seed);
     let labelled = train.sample(n_labels, &mut rng)?;
     let test_y = test.labels_vec()?;
@@ -591,6 +654,65 @@ mod tests {
         let e = linear_probe(&z, &y, &z, &y, 2, 1, 0).unwrap_err().to_string();
         assert!(e.contains("label 2 is not below classes = 2"), "{e}");
         assert!(linear_probe(&z, &y, &z, &y, 3, 1, 0).is_ok());
+    }
+
+    #[test]
+    fn few_labels_refuses_what_it_cannot_use_before_training() {
+        let dev = Device::Cpu;
+        let split = |n: usize, labels: Vec<u32>| Split {
+            images: Rng::new(0).rand((n, 784), 0.0, 1.0, &dev).unwrap(),
+            labels: Tensor::new(labels, &dev).unwrap(),
+        };
+        let (train, test) = (split(12, (0..12).map(|i| i % 10).collect()), split(4, vec![0, 1, 2, 3]));
+        let ae = Model::from_name("mlp-ae", Some(2), 0, &dev).unwrap();
+        let cfg = FewLabelsConfig { n_labels: 5, steps: 1, ..Default::default() };
+        let msg =
+            |m: &Model, tr: &Split, te: &Split, c: &FewLabelsConfig| few_labels(m, tr, te, c).unwrap_err().to_string();
+        let cvae = Model::from_name("cvae", Some(2), 0, &dev).unwrap();
+        let e = msg(&cvae, &train, &test, &cfg);
+        assert!(e.contains("cvae is conditional") && e.contains("pass an unconditional model"), "{e}");
+        let e = msg(&ae, &train, &test, &FewLabelsConfig { classes: 5, ..cfg.clone() });
+        assert!(e.contains("train label 5 is not below classes = 5"), "{e}");
+        let e = msg(&ae, &train, &test, &FewLabelsConfig { n_labels: 0, ..cfg.clone() });
+        assert!(e.contains("n_labels is 0"), "{e}");
+        let e = msg(&ae, &train, &test.take(0).unwrap(), &cfg);
+        assert!(e.contains("the test split is empty"), "{e}");
+        let e = msg(&ae, &train, &Split { labels: Tensor::new(&[0u32], &dev).unwrap(), ..test.clone() }, &cfg);
+        assert!(e.contains("test split has 4 images but 1 labels"), "{e}");
+        assert!(few_labels(&ae, &train, &test, &cfg).is_ok());
+    }
+
+    #[test]
+    fn anomaly_scores_take_the_labels_a_conditional_model_needs() {
+        let dev = Device::Cpu;
+        let x = Rng::new(0).rand((3, 784), 0.0, 1.0, &dev).unwrap();
+        let labels = Tensor::new(&[1u32, 2, 3], &dev).unwrap();
+        let cvae = Model::from_name("cvae", Some(2), 0, &dev).unwrap();
+        let scores = anomaly_scores(&cvae, &x, Some(&labels)).unwrap();
+        let r = cvae.reconstruct(&x, Some(&labels)).unwrap();
+        let want = squared_error(&r, &x).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(scores, want);
+        let e = anomaly_scores(&cvae, &x, Some(&labels.narrow(0, 0, 2).unwrap())).unwrap_err().to_string();
+        assert!(e.contains("labels of shape [2] for 3 images"), "{e}");
+    }
+
+    #[test]
+    fn empty_inputs_are_named_errors_not_nan_or_cat_errors() {
+        let dev = Device::Cpu;
+        let (model, split) = tiny_vae_and_images(2);
+        let empty = split.take(0).unwrap();
+        let msg = |e: Error| e.to_string();
+        assert!(msg(iwae_nll(&model, &empty, 4, 100, &mut Rng::new(0)).unwrap_err()).contains("empty split"));
+        assert!(msg(encode_split(&model, &empty).unwrap_err()).contains("encode_split: the split is empty"));
+        assert!(msg(pixel_error(&model, &empty).unwrap_err()).contains("pixel_error: the split is empty"));
+        assert!(msg(anomaly_scores(&model, &empty.images, None).unwrap_err()).contains("anomaly_scores: no images"));
+        assert!(msg(reconstruct_all(&model, &empty.images, None).unwrap_err()).contains("reconstruct_all: no images"));
+        let z = Tensor::zeros((3, 2), DType::F32, &dev).unwrap();
+        let none = Tensor::zeros((0, 2), DType::F32, &dev).unwrap();
+        assert!(msg(knn_accuracy(&z, &[0, 1, 1], &none, &[], 1).unwrap_err()).contains("no test codes"));
+        assert!(msg(linear_probe(&z, &[0, 1, 1], &none, &[], 2, 1, 0).unwrap_err()).contains("no test codes"));
+        assert!(msg(linear_probe(&none, &[], &z, &[0, 1, 1], 2, 1, 0).unwrap_err()).contains("no train codes"));
+        assert!(msg(class_means(&none, &[], 0).unwrap_err()).contains("0 rows in 0 classes"));
     }
 
     #[test]
