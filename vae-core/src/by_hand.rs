@@ -316,6 +316,9 @@ pub fn neg_elbo(w: &Weights, x: &Tensor, rng: &mut Rng) -> Result<f32> {
     // Chunks keep the [N, hidden] activations of a whole test set out of memory at once.
     const CHUNK: usize = 1000;
     let n = x.dim(0)?;
+    if n == 0 {
+        return Err(Error::config("by_hand::neg_elbo: no images (N = 0); the mean over no images is undefined"));
+    }
     let eps = rng.randn((n, w.w_mu.dim(1)?), x.device())?;
     let mut total = 0f64;
     for start in (0..n).step_by(CHUNK) {
@@ -323,7 +326,7 @@ pub fn neg_elbo(w: &Weights, x: &Tensor, rng: &mut Rng) -> Result<f32> {
         let f = forward(w, &x.narrow(0, start, len)?, &eps.narrow(0, start, len)?)?;
         total += f.loss()? as f64 * len as f64;
     }
-    Ok((total / n.max(1) as f64) as f32)
+    Ok((total / n as f64) as f32)
 }
 
 /// One training step: noise from `rng`, forward, backward, Adam. Returns the loss before the update.
@@ -436,6 +439,8 @@ mod tests {
         assert!((chunked - direct).abs() < 1e-4 * direct.abs(), "{chunked} vs {direct}");
         let zero = Tensor::zeros((2500, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
         assert_ne!(chunked, forward(&w, &x, &zero).unwrap().loss().unwrap(), "the noise is used");
+        let e = neg_elbo(&w, &x.narrow(0, 0, 0).unwrap(), &mut Rng::new(0)).unwrap_err().to_string();
+        assert!(e.contains("no images (N = 0)"), "{e}");
     }
 
     #[test]

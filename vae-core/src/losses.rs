@@ -97,6 +97,12 @@ pub fn bernoulli_entropy(p: &Tensor) -> Result<Tensor> {
 
 /// $\log \frac1K \sum_k e^{a_{\cdot k}}$ over `dim`, computed as $m + \log \frac1K\sum_k e^{a_k - m}$.
 pub fn log_mean_exp(a: &Tensor, dim: usize) -> Result<Tensor> {
+    if a.dim(dim)? == 0 {
+        candle_core::bail!(
+            "log_mean_exp: dimension {dim} of shape {:?} is empty; the mean of no terms is undefined",
+            a.dims()
+        )
+    }
     let k = a.dim(dim)? as f64;
     let m = a.max_keepdim(dim)?;
     let s = a.broadcast_sub(&m)?.exp()?.sum_keepdim(dim)?.log()?;
@@ -274,6 +280,8 @@ mod tests {
         let v = log_mean_exp(&a, 1).unwrap().to_vec1::<f32>().unwrap();
         assert!((v[0] - 1000.0).abs() < 1e-3);
         assert!((v[1] as f64 - (-1000.0 + (2.0f64).ln())).abs() < 1e-3, "{v:?}");
+        let e = log_mean_exp(&Tensor::zeros((3, 0), DType::F32, &Device::Cpu).unwrap(), 1).unwrap_err().to_string();
+        assert!(e.contains("log_mean_exp: dimension 1 of shape [3, 0] is empty"), "{e}");
     }
 
     #[test]

@@ -347,6 +347,7 @@ impl Model {
     /// `train: true` changes the model; use `false` (or [`encode`](Self::encode)) to inspect it.
     pub fn encode_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Posterior> {
         self.check_labels_wanted(labels)?;
+        check_rows("encode", "images", x)?;
         let x = self.check_input(x)?;
         Ok(match &self.net {
             Net::MlpAe(m) => Posterior { mean: m.encoder.forward_t(&x, labels, train)?, logvar: None },
@@ -365,6 +366,7 @@ impl Model {
     /// Pixel logits `[B, 784]` for codes `z` `[B, latent]`; `train` as in [`encode_t`](Self::encode_t).
     pub fn decode_logits_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         self.check_labels_wanted(labels)?;
+        check_rows("decode", "codes", z)?;
         if z.rank() != 2 || z.dim(1)? != self.latent_dim() {
             return Err(Error::config(format!(
                 "decode expects codes of shape [B, {}], got {:?}",
@@ -398,6 +400,9 @@ impl Model {
 
     /// Images decoded from $z \sim \mathcal N(0, I)$.
     pub fn sample_prior(&self, n: usize, labels: Option<&Tensor>, rng: &mut Rng) -> Result<Tensor> {
+        if n == 0 {
+            return Err(Error::config(format!("{}: sample_prior of 0 images; ask for at least one", self.name())));
+        }
         let z = rng.randn((n, self.latent_dim()), &self.device)?;
         self.decode(&z, labels)
     }
@@ -457,6 +462,15 @@ impl Model {
             dims => Err(Error::config(format!("{} expects images of shape [B, {d}], got {dims:?}", self.name()))),
         }
     }
+}
+
+/// A batch of no rows went through the dense models as an empty result and failed in the
+/// convolutional ones' reshape: refused for every model alike.
+fn check_rows(what: &str, rows: &str, t: &Tensor) -> Result<()> {
+    if t.dims().first() == Some(&0) {
+        return Err(Error::config(format!("{what}: no {rows} (shape {:?}); pass at least one", t.dims())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -548,6 +562,21 @@ mod tests {
         let c = Model::from_name("cvae", None, 0, &Device::Cpu).unwrap();
         let e = c.encode(&Tensor::zeros((2, 784), DType::F32, &Device::Cpu).unwrap(), None).unwrap_err().to_string();
         assert!(e.contains("conditional"), "{e}");
+    }
+
+    #[test]
+    fn empty_batches_are_refused_by_every_model_alike() {
+        let dev = Device::Cpu;
+        for name in MODEL_NAMES {
+            let m = Model::from_name(name, Some(2), 0, &dev).unwrap();
+            let labels = m.num_classes().map(|_| Tensor::zeros(0, DType::U32, &dev).unwrap());
+            let e = m.sample_prior(0, labels.as_ref(), &mut Rng::new(0)).unwrap_err().to_string();
+            assert!(e.contains(&format!("{name}: sample_prior of 0 images")), "{e}");
+            let e = m.encode(&Tensor::zeros((0, 784), DType::F32, &dev).unwrap(), labels.as_ref()).unwrap_err();
+            assert!(e.to_string().contains("encode: no images (shape [0, 784])"), "{e}");
+            let e = m.decode(&Tensor::zeros((0, 2), DType::F32, &dev).unwrap(), labels.as_ref()).unwrap_err();
+            assert!(e.to_string().contains("decode: no codes (shape [0, 2])"), "{e}");
+        }
     }
 
     #[test]
