@@ -63,7 +63,7 @@ fn mnist_like(latent_dim: usize, layers: Vec<DecoderLayer>, conditional_classes:
 /// Ten Gaussian blobs, one per label, like an encoded MNIST test set.
 fn blobs(rng: &mut Rng, n: usize, d: usize) -> (Vec<Vec<f32>>, Vec<u32>) {
     let centres: Vec<Vec<f32>> = (0..10).map(|_| rng.normal_vec(d).iter().map(|v| v * 1.3).collect()).collect();
-    let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(10).expect("10 > 0") as u32).collect();
     let points = labels
         .iter()
         .map(|&l| rng.normal_vec(d).iter().zip(&centres[l as usize]).map(|(e, c)| c + 0.45 * e).collect())

@@ -35,7 +35,8 @@ pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
         && logits.dtype() == DType::F32
         && target.dtype() == DType::F32
         && logits.dims() == target.dims()
-        && logits.rank() >= 1
+        // Rows of no pixels have no chunks to sum: the fused op would return too few values.
+        && logits.dims().last().is_some_and(|&d| d > 0)
     {
         return logits.apply_op2(target, FusedBce);
     }
@@ -272,6 +273,12 @@ mod tests {
         let kl = kl_standard_normal(&mean.narrow(0, 0, 1).unwrap(), &logvar.narrow(0, 0, 1).unwrap()).unwrap();
         let analytic = -3.0 * std::f64::consts::LN_2 - scalar(kl);
         assert!((elbo - analytic).abs() < 0.02, "{elbo} vs {analytic}");
+    }
+
+    #[test]
+    fn bce_of_rows_without_pixels_is_zero_per_row() {
+        let empty = Tensor::zeros((3, 0), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(bce_with_logits(&empty, &empty).unwrap().to_vec1::<f32>().unwrap(), [0.0; 3]);
     }
 
     #[test]

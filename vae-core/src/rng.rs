@@ -63,9 +63,16 @@ impl Rng {
         (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
     }
 
-    /// Uniform integer in [0, n) without modulo bias (Lemire's method).
-    pub fn below(&mut self, n: usize) -> usize {
-        assert!(n > 0, "Rng::below(0): empty range");
+    /// Uniform integer in [0, n) without modulo bias (Lemire's method); an error for `n = 0`,
+    /// an empty range.
+    pub fn below(&mut self, n: usize) -> Result<usize> {
+        if n == 0 {
+            candle_core::bail!("Rng::below(0): the range [0, 0) holds no integer; pass n >= 1")
+        }
+        Ok(self.below_nonzero(n))
+    }
+
+    fn below_nonzero(&mut self, n: usize) -> usize {
         let n = n as u64;
         loop {
             let x = self.next_u64();
@@ -101,7 +108,7 @@ impl Rng {
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
-            let j = self.below(i + 1);
+            let j = self.below_nonzero(i + 1);
             idx.swap(i, j);
         }
         idx
@@ -160,9 +167,11 @@ mod tests {
         for _ in 0..10_000 {
             let u = r.uniform();
             assert!((0.0..1.0).contains(&u));
-            seen[r.below(10)] += 1;
+            seen[r.below(10).unwrap()] += 1;
         }
         assert!(seen.iter().all(|&c| c > 800 && c < 1200), "{seen:?}");
+        let e = r.below(0).unwrap_err().to_string();
+        assert!(e.contains("Rng::below(0)") && e.contains("pass n >= 1"), "{e}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn blobs(n: usize, seed: u64) -> Split {
         let c = (i % 3) as u32;
         labels[i] = c;
         let (r0, c0) = [(4usize, 4usize), (4, 16), (16, 10)][c as usize];
-        let jitter = rng.below(3);
+        let jitter = rng.below(3).unwrap();
         for r in 0..8 {
             for col in 0..8 {
                 pixels[i * 784 + (r0 + r + jitter) * 28 + c0 + col] = 0.9 + 0.1 * rng.uniform();

@@ -64,26 +64,26 @@ fn gz(b: &[u8]) -> Vec<u8> {
 /// or a forged header size.
 fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut v = base.to_vec();
-    match rng.below(6) {
+    match rng.below(6).unwrap() {
         0 => {
-            for _ in 0..1 + rng.below(8) {
-                let i = rng.below(v.len());
-                v[i] ^= 1 << rng.below(8);
+            for _ in 0..1 + rng.below(8).unwrap() {
+                let i = rng.below(v.len()).unwrap();
+                v[i] ^= 1 << rng.below(8).unwrap();
             }
         }
         1 => {
-            let i = rng.below(v.len().min(16));
-            v[i] = rng.below(256) as u8;
+            let i = rng.below(v.len().min(16)).unwrap();
+            v[i] = rng.below(256).unwrap() as u8;
         }
-        2 => v.truncate(rng.below(v.len())),
-        3 => v.extend((0..1 + rng.below(40)).map(|_| rng.below(256) as u8)),
+        2 => v.truncate(rng.below(v.len()).unwrap()),
+        3 => v.extend((0..1 + rng.below(40).unwrap()).map(|_| rng.below(256).unwrap() as u8)),
         4 if v.len() >= 8 => {
             let d = (rng.next_u64() as u32).to_be_bytes();
             v[4..8].copy_from_slice(&d);
         }
         _ => {
-            let i = rng.below(v.len());
-            v.insert(i, rng.below(256) as u8);
+            let i = rng.below(v.len()).unwrap();
+            v.insert(i, rng.below(256).unwrap() as u8);
         }
     }
     v
@@ -104,7 +104,7 @@ fn idx_reader_survives_mutations_without_panic_or_big_allocation() {
         let mut bytes = mutate(seed, &mut rng);
         let compressed = round % 3 == 0;
         if compressed {
-            bytes = if rng.below(2) == 0 { gz(&bytes) } else { mutate(&gz(seed), &mut rng) };
+            bytes = if rng.below(2).unwrap() == 0 { gz(&bytes) } else { mutate(&gz(seed), &mut rng) };
         }
         let path = dir.path().join("f");
         std::fs::write(&path, &bytes).unwrap();
@@ -156,18 +156,18 @@ fn checkpoint_loader_survives_mutations() {
     for round in 0..300 {
         let mut b = good.clone();
         // Mostly hit the JSON header and metadata, where the structure lives.
-        match rng.below(4) {
-            0 => b.truncate(rng.below(b.len())),
+        match rng.below(4).unwrap() {
+            0 => b.truncate(rng.below(b.len()).unwrap()),
             1 => {
-                let i = rng.below(b.len().min(2000));
-                b[i] = rng.below(256) as u8;
+                let i = rng.below(b.len().min(2000)).unwrap();
+                b[i] = rng.below(256).unwrap() as u8;
             }
             2 => {
-                let i = rng.below(8);
-                b[i] = rng.below(256) as u8;
+                let i = rng.below(8).unwrap();
+                b[i] = rng.below(256).unwrap() as u8;
             }
             _ => {
-                let i = rng.below(b.len());
+                let i = rng.below(b.len()).unwrap();
                 b[i] ^= 0xff;
             }
         }
@@ -222,7 +222,7 @@ fn killing_a_save_midway_leaves_a_loadable_checkpoint() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(400 + rng.below(600) as u64));
+        std::thread::sleep(std::time::Duration::from_millis(400 + rng.below(600).unwrap() as u64));
         child.kill().unwrap(); // SIGKILL: no destructors, no cleanup
         child.wait().unwrap();
         let m = vae_core::checkpoint::load(&p, &candle_core::Device::Cpu)

@@ -113,6 +113,13 @@ impl Dataset {
     /// Loads the four standard IDX files from `dir` (each raw or `.gz`).
     pub fn load_idx_dir(dir: impl AsRef<Path>, name: &str, class_names: &[&str]) -> Result<Dataset> {
         let dir = dir.as_ref();
+        // The labels are checked against the class count: with none, every label is out of range.
+        if class_names.is_empty() {
+            return Err(Error::config(format!(
+                "{}: no class names for {name}; pass one name per class (e.g. MNIST_CLASSES)",
+                dir.display()
+            )));
+        }
         let train = load_split(dir, TRAIN_IMAGES, TRAIN_LABELS, class_names.len())?;
         let test = load_split(dir, TEST_IMAGES, TEST_LABELS, class_names.len())?;
         if (train.1, train.2) != (test.1, test.2) {
@@ -263,4 +270,16 @@ pub fn load_from_hub() -> Result<Dataset> {
         height: 28,
         width: 28,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loading_with_no_class_names_is_refused_before_any_file_is_read() {
+        // Before: the label check computed 0 - 1 (a panic with overflow checks, a wrapped range without).
+        let e = Dataset::load_idx_dir("/nonexistent", "x", &[]).unwrap_err().to_string();
+        assert!(e.contains("no class names for x") && e.contains("MNIST_CLASSES"), "{e}");
+    }
 }

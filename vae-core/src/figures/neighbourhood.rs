@@ -66,16 +66,22 @@ impl Neighbourhood {
     ///
     /// ```
     /// use vae_core::figures::Neighbourhood;
-    /// assert_eq!(Neighbourhood::narrowest_dims(&[0.9, 0.1, 0.5, 0.1]), (1, 3));
+    /// assert_eq!(Neighbourhood::narrowest_dims(&[0.9, 0.1, 0.5, 0.1])?, (1, 3));
+    /// # Ok::<(), vae_core::Error>(())
     /// ```
     ///
-    /// # Panics
-    /// If `std` has fewer than two values.
-    pub fn narrowest_dims(std: &[f32]) -> (usize, usize) {
-        assert!(std.len() >= 2, "Neighbourhood::narrowest_dims: need at least 2 dimensions, got {}", std.len());
+    /// An error if `std` has fewer than two values (a model with a 1-dimensional code has no
+    /// plane to step in).
+    pub fn narrowest_dims(std: &[f32]) -> Result<(usize, usize)> {
+        if std.len() < 2 {
+            return Err(Error::config(format!(
+                "Neighbourhood::narrowest_dims: {} standard deviations; a neighbourhood needs a code of at least 2 dimensions",
+                std.len()
+            )));
+        }
         let mut order: Vec<usize> = (0..std.len()).collect();
         order.sort_by(|&a, &b| std[a].total_cmp(&std[b]));
-        (order[0], order[1])
+        Ok((order[0], order[1]))
     }
 
     /// Largest offset in standard deviations (default 2).
@@ -216,8 +222,11 @@ mod tests {
 
     #[test]
     fn narrowest_dims_sorts_by_std_and_keeps_ties_in_index_order() {
-        assert_eq!(Neighbourhood::narrowest_dims(&[0.3, 0.2]), (1, 0));
-        assert_eq!(Neighbourhood::narrowest_dims(&[0.5, 0.07, 0.9, 0.07, 0.06]), (4, 1));
-        assert_eq!(Neighbourhood::narrowest_dims(&[1.0; 20]), (0, 1));
+        assert_eq!(Neighbourhood::narrowest_dims(&[0.3, 0.2]).unwrap(), (1, 0));
+        assert_eq!(Neighbourhood::narrowest_dims(&[0.5, 0.07, 0.9, 0.07, 0.06]).unwrap(), (4, 1));
+        assert_eq!(Neighbourhood::narrowest_dims(&[1.0; 20]).unwrap(), (0, 1));
+        // A 1-dimensional code: an error, where a panic threw away every variable of the kernel.
+        let e = Neighbourhood::narrowest_dims(&[0.3]).unwrap_err().to_string();
+        assert!(e.contains("1 standard deviations") && e.contains("at least 2 dimensions"), "{e}");
     }
 }

@@ -58,6 +58,12 @@ pub struct ConvDecoder {
 impl Module for ConvDecoder {
     /// code `[B, latent]` -> pixel logits `[B, 784]`.
     fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        // The fields are public: a decoder built by hand may have no layer to end on.
+        if self.deconvs.is_empty() {
+            candle_core::bail!(
+                "ConvDecoder: no transposed convolutions in `deconvs`; it needs at least one to make pixels"
+            )
+        }
         let b = z.dim(0)?;
         let (c, h, w) = self.start;
         // contiguous: CUDA's matmul rejects other strides (see `DenseStack::forward_t`).
@@ -95,5 +101,23 @@ impl ConvAutoencoder {
             start: (c2, 7, 7),
         };
         Ok(Self { encoder, decoder })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{Model, ModelConfig};
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn a_decoder_without_transposed_convolutions_is_an_error_not_an_underflow() {
+        let m = Model::new(ModelConfig::ConvAe(ConvAeConfig::default()), 0, &Device::Cpu).unwrap();
+        let mut d = m.conv_decoder().unwrap().clone();
+        let z = Tensor::zeros((2, 16), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(d.forward(&z).unwrap().dims(), &[2, 784]);
+        d.deconvs.clear();
+        let e = d.forward(&z).unwrap_err().to_string();
+        assert!(e.contains("no transposed convolutions"), "{e}");
     }
 }
