@@ -10,7 +10,7 @@
 //! | encoded test set coloured by class (PCA for `D > 2`) | [`LatentScatter`], [`pca_2d`] | `.svg` |
 //! | decoded 2-D manifold (normal quantiles or a linear range) | [`Manifold`] | `.png` |
 //! | decoded neighbourhood of one code | [`Neighbourhood`] | `.png` |
-//! | interpolation strips, attribute arithmetic | [`interpolation_strip`], [`attribute_arithmetic`] | `.png` |
+//! | interpolation strips, attribute arithmetic | [`interpolation_strip`], [`interpolation_rows`], [`compare_interpolations`], [`attribute_arithmetic`] | `.png` |
 //! | samples from the prior, one row per class | [`prior_samples`], [`rows_per_class`] | `.png` |
 //! | loss curves | [`LossCurves`] | `.svg` |
 //! | animations (training progress, walks) | [`Animation`] | `.gif` |
@@ -46,7 +46,9 @@ pub use animation::Animation;
 pub use curves::LossCurves;
 pub use display::{Figure, Panel};
 pub use grid::{denoising, reconstructions, ImageGrid};
-pub use interpolate::{attribute_arithmetic, interpolation_strip, lerp, slerp, Interpolation};
+pub use interpolate::{
+    attribute_arithmetic, compare_interpolations, interpolation_rows, interpolation_strip, lerp, slerp, Interpolation,
+};
 pub use manifold::{standard_normal_quantile, Manifold};
 pub use neighbourhood::Neighbourhood;
 pub use raster::Raster;
@@ -70,6 +72,12 @@ pub(crate) fn rows_f32(t: &Tensor, what: &str) -> Result<Vec<Vec<f32>>> {
 /// Stacks equal-length codes into a `[N, D]` tensor on `device`.
 pub(crate) fn codes_tensor(codes: &[Vec<f32>], device: &Device) -> Result<Tensor> {
     let d = codes.first().map(|c| c.len()).unwrap_or(0);
+    if let Some(c) = codes.iter().find(|c| c.len() != d) {
+        return Err(Error::config(format!(
+            "codes of lengths {d} and {}; pass codes of one length (the model's latent size)",
+            c.len()
+        )));
+    }
     let flat: Vec<f32> = codes.iter().flat_map(|c| c.iter().copied()).collect();
     Ok(Tensor::from_vec(flat, (codes.len(), d), device)?)
 }
