@@ -13,7 +13,7 @@
 //! assert!(noisy.min_all()?.to_scalar::<f32>()? >= 0.0);
 //! # Ok(()) }
 //! ```
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,12 @@ impl Corruption {
         }
     }
 
+    /// `x` corrupted; an error if the amount has a [`problem`](Self::problem) (a probability
+    /// of 3 masked every pixel without a word).
     pub fn apply(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        if let Some(why) = self.problem() {
+            return Err(Error::config(format!("corruption {why}")));
+        }
         let dims = x.dims().to_vec();
         let v = x.flatten_all()?.to_vec1::<f32>()?;
         let out: Vec<f32> = match *self {
@@ -102,6 +107,17 @@ mod tests {
         let v = vals(&Corruption::Mask { p: 0.3 }.apply(&ones(), &mut Rng::new(0)).unwrap());
         let masked = v.iter().filter(|&&x| x == 0.0).count() as f32 / v.len() as f32;
         assert!((masked - 0.3).abs() < 0.01, "{masked}");
+    }
+
+    #[test]
+    fn an_amount_with_a_problem_is_refused_by_apply_itself() {
+        // Before: Mask { p: 3.0 } masked every pixel, and evaluate returned stats for it.
+        for c in
+            [Corruption::Mask { p: 3.0 }, Corruption::SaltPepper { p: -0.1 }, Corruption::Gaussian { std: f32::NAN }]
+        {
+            let e = c.apply(&ones(), &mut Rng::new(0)).unwrap_err().to_string();
+            assert!(e.contains(&c.problem().unwrap()), "{e}");
+        }
     }
 
     #[test]

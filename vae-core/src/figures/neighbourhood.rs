@@ -84,13 +84,15 @@ impl Neighbourhood {
         Ok((order[0], order[1]))
     }
 
-    /// Largest offset in standard deviations (default 2).
+    /// Largest offset in standard deviations (default 2); [`codes`](Self::codes) and
+    /// [`render`](Self::render) refuse one that is negative or not finite.
     pub fn k(mut self, k: f64) -> Self {
         self.k = k;
         self
     }
 
-    /// Number of steps per axis (default 5; odd numbers put `z0` in the centre).
+    /// Number of steps per axis (default 5; odd numbers put `z0` in the centre; 1 is `z0`
+    /// alone). [`codes`](Self::codes) and [`render`](Self::render) refuse 0.
     pub fn steps(mut self, n: usize) -> Self {
         self.steps = n;
         self
@@ -111,6 +113,18 @@ impl Neighbourhood {
 
     /// The codes in tile order (row-major, top row = largest offset along `j`).
     pub fn codes(&self) -> Result<Vec<Vec<f32>>> {
+        // The builder methods cannot fail, so their values are checked here, where they are used.
+        if self.steps == 0 {
+            return Err(Error::config(
+                "Neighbourhood::steps(0): a grid needs at least 1 step per axis (5 is the default)",
+            ));
+        }
+        if !(self.k.is_finite() && self.k >= 0.0) {
+            return Err(Error::config(format!(
+                "Neighbourhood::k({}): the largest offset must be a finite number of standard deviations, at least 0",
+                self.k
+            )));
+        }
         let (i, j) = self.dims;
         let d = self.center.len();
         if i >= d || j >= d || i == j {
@@ -211,7 +225,15 @@ mod tests {
         assert!(text.contains("captions: []"), "{text}");
         assert!((grid.tiles()[12][0] - 0.3).abs() < 1e-6);
         assert!(Neighbourhood::new(vec![0.0; 2], vec![1.0; 3]).is_err());
-        assert!(nb.dims(0, 0).codes().is_err());
+        assert!(nb.clone().dims(0, 0).codes().is_err());
+        // steps(0) drew one tile and k(NaN) a grid of NaN codes before.
+        let e = nb.clone().steps(0).render(&Device::Cpu, decode).unwrap_err().to_string();
+        assert!(e.contains("steps(0)"), "{e}");
+        for k in [f64::NAN, f64::INFINITY, -1.0] {
+            let e = nb.clone().k(k).codes().unwrap_err().to_string();
+            assert!(e.contains(&format!("k({k})")) && e.contains("finite number"), "{e}");
+        }
+        assert_eq!(nb.steps(1).codes().unwrap(), vec![vec![1.0, 2.0, 3.0]], "one step: the centre alone");
     }
 
     #[test]
