@@ -222,6 +222,13 @@ pub const MAX_IWAE_K: usize = 1_000_000;
 /// most `max_rows` decoder rows. In expectation it is an upper bound on $-\log p(x)$ that
 /// tightens as $k$ grows ($k = 1$ is the negative ELBO), the "test NLL" papers report at
 /// $k = 5000$. For a VAE with a Bernoulli decoder; only on binary images is $p(x)$ a probability.
+/// On grey-level images the same computation runs (notebook 8 and `vae eval --iwae` on a model
+/// trained on grey levels use it), but the number is the importance-weighted binary
+/// cross-entropy against soft targets: it includes the entropy floor
+/// [`bernoulli_entropy`](crate::losses::bernoulli_entropy) that no decoder can go below, and is
+/// not a negative log-likelihood comparable with published ones. For those, binarise the test
+/// images ([`dynamic_binarize`](crate::data::dynamic_binarize), [`Split::binarized`]) as the
+/// training data was.
 ///
 /// Memory is bounded by the chunk: each chunk's graph goes when the chunk ends and its
 /// log-weights are folded into a running log-sum-exp per image, so neither `k` nor the number of
