@@ -198,7 +198,7 @@ impl FusedVae {
     /// `input` goes through the encoder, `target` is what the decoder is scored against (they
     /// differ for denoising), `eps` holds the `B * latent` standard normal draws of the
     /// reparameterisation, row by row. `labels` (class indices, one per row) are needed by a
-    /// conditional model and ignored by the others, as in [`Model::encode`].
+    /// conditional model and refused by the others, as in [`Model::encode`].
     pub fn forward_backward(
         &mut self,
         input: &Tensor,
@@ -255,25 +255,20 @@ impl FusedVae {
 
     /// A conditional model's labels as indices, checked against the batch and the classes.
     fn labels(&self, labels: Option<&Tensor>, b: usize) -> Result<Vec<u32>> {
-        if self.classes == 0 {
-            return Ok(vec![]);
+        match (self.classes, labels) {
+            (0, None) => Ok(vec![]),
+            (0, Some(_)) => Err(Error::config(
+                "fused VAE step: this model is not conditional and would ignore the labels; pass None",
+            )),
+            (_, None) => {
+                Err(Error::config("fused VAE step: this model is conditional: pass the labels (class indices) too"))
+            }
+            // The same rules as the model's own (no f32 labels truncated to classes here).
+            (classes, Some(labels)) => match crate::models::layers::class_label_problem(labels, b, classes)? {
+                Some(why) => Err(Error::config(format!("fused VAE step: {why}"))),
+                None => Ok(labels.to_dtype(DType::U32)?.to_vec1::<u32>()?),
+            },
         }
-        let Some(labels) = labels else {
-            return Err(Error::config(
-                "fused VAE step: this model is conditional: pass the labels (class indices) too",
-            ));
-        };
-        let y = labels.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
-        if y.len() != b {
-            return Err(Error::config(format!("fused VAE step: {} labels for a batch of {b}", y.len())));
-        }
-        if let Some(bad) = y.iter().find(|&&c| c as usize >= self.classes) {
-            return Err(Error::config(format!(
-                "fused VAE step: label {bad} is not a class of this model (0..{})",
-                self.classes
-            )));
-        }
-        Ok(y)
     }
 
     /// The gradient of the last step for one of the model's parameters (by tensor identity).
@@ -962,10 +957,15 @@ mod tests {
         let eps = [0.0; 4 * 20];
         let mut err = |y: Option<&Tensor>| step.forward_backward(&x, &x, y, &eps, 1.0).unwrap_err().to_string();
         assert!(err(None).contains("pass the labels"));
-        assert!(err(Some(&Tensor::new(&[1u32, 2, 3], &dev).unwrap())).contains("3 labels for a batch of 4"));
-        assert!(err(Some(&Tensor::new(&[1u32, 2, 10, 0], &dev).unwrap())).contains("label 10 is not a class"));
+        assert!(err(Some(&Tensor::new(&[1u32, 2, 3], &dev).unwrap())).contains("shape [3] for 4 images"));
+        assert!(err(Some(&Tensor::new(&[1u32, 2, 10, 0], &dev).unwrap())).contains("label 10 is not one of its 10"));
+        // f32 labels were truncated to classes here while the model refused them.
+        assert!(err(Some(&Tensor::new(&[1f32, 2., 3., 0.], &dev).unwrap())).contains("pass class indices as u32"));
         let ok = step.forward_backward(&x, &x, Some(&Tensor::new(&[9u32, 0, 5, 5], &dev).unwrap()), &eps, 1.0).unwrap();
         assert!(ok.total.is_finite());
+        let mut plain = FusedVae::new(&Model::from_name("mlp-vae", None, 0, &dev).unwrap()).unwrap();
+        let e = plain.forward_backward(&x, &x, Some(&Tensor::new(&[1u32; 4], &dev).unwrap()), &eps, 1.0).unwrap_err();
+        assert!(e.to_string().contains("not conditional") && e.to_string().contains("pass None"), "{e}");
     }
 
     #[test]

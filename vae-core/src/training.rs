@@ -225,8 +225,7 @@ impl Trainer {
         let cfg = &self.config;
         self.validate(model, &data.train)?;
         if cfg.eval_test {
-            data.test.check_label_count("the test split")?;
-            check_pixels(&data.test, "test")?;
+            check_split(model, &data.test, "test")?;
         }
         crate::perf::tune_allocator();
         let objective = cfg.objective.unwrap_or_else(|| Objective::default_for(model));
@@ -327,8 +326,7 @@ impl Trainer {
                 model.name()
             )));
         }
-        train.check_label_count("the training split")?;
-        check_pixels(train, "training")?;
+        check_split(model, train, "training")?;
         let dim = train.images.dims().get(1).copied().unwrap_or(0);
         if dim != model.config().input_dim() {
             return Err(Error::config(format!(
@@ -338,6 +336,19 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+/// One label per image, and for a conditional model labels it accepts: checked on both splits
+/// before the first step, where a mismatch ended in an index-select error and f32 labels trained
+/// an epoch on the fused path before the test evaluation refused them.
+fn check_split(model: &Model, split: &Split, which: &str) -> Result<()> {
+    split.check_label_count(&format!("the {which} split"))?;
+    if let Some(classes) = model.num_classes() {
+        if let Some(why) = crate::models::layers::class_label_problem(&split.labels, split.len(), classes)? {
+            return Err(Error::config(format!("the {which} split, for {}: {why}", model.name())));
+        }
+    }
+    check_pixels(split, which)
 }
 
 /// The models take f32 pixels in [0, 1] (Bernoulli means, sigmoid outputs): anything else trains
@@ -458,6 +469,8 @@ impl Stepper {
         labels: Option<&Tensor>,
         rng: &mut Rng,
     ) -> Result<StepOutcome> {
+        // Refused on both paths alike: the fused one cannot tell a model's name.
+        model.check_labels_wanted(labels)?;
         let t0 = Instant::now();
         if let Some(f) = &mut self.fused {
             // Autoencoders draw no noise, as on the autograd path.

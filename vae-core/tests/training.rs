@@ -169,6 +169,24 @@ fn bad_setups_are_refused_before_training() {
 }
 
 #[test]
+fn a_conditional_model_refuses_labels_it_cannot_use_before_training() {
+    let data = common::blob_dataset(64, 16);
+    let m = Model::from_name("cvae", Some(2), 0, &Device::Cpu).unwrap();
+    let msg = |d: &vae_core::data::Dataset| Trainer::new(quiet(1)).fit(&m, d).unwrap_err().to_string();
+    // f32 labels: the fused step truncated them and trained an epoch; the test evaluation refused them.
+    let f32_labels =
+        Split { labels: data.train.labels.to_dtype(candle_core::DType::F32).unwrap(), ..data.train.clone() };
+    let e = msg(&vae_core::data::Dataset { train: f32_labels, ..data.clone() });
+    assert!(e.contains("the training split, for cvae: labels are F32"), "{e}");
+    // A label beyond the classes in the test split, found before training, not after an epoch.
+    let beyond =
+        Split { labels: Tensor::new((0..16u32).collect::<Vec<_>>(), &Device::Cpu).unwrap(), ..data.test.clone() };
+    let e = msg(&vae_core::data::Dataset { test: beyond, ..data.clone() });
+    assert!(e.contains("the test split, for cvae: label 10 is not one of its 10 classes"), "{e}");
+    assert!(Trainer::new(quiet(1)).fit(&m, &data).is_ok());
+}
+
+#[test]
 fn settings_that_cannot_work_are_refused_by_the_config_itself() {
     assert_eq!(TrainConfig::default().validate().ok(), Some(()));
     assert_eq!(TrainConfig { milestones: vec![1, 2], ..quiet(3) }.invalid_setting(), None);

@@ -366,30 +366,37 @@ impl ModuleT for DenseStack {
     }
 }
 
+/// What is wrong with `labels` as the class indices of `rows` images of a model with `classes`
+/// classes (`[rows]`, u8, u32 or i64, each below `classes`), with what to pass instead; `None`
+/// when nothing is. Shared by the models, the fused step and the trainer, so that all three
+/// accept the same labels.
+pub fn class_label_problem(labels: &Tensor, rows: usize, classes: usize) -> Result<Option<String>> {
+    if !matches!(labels.dtype(), candle_core::DType::U8 | candle_core::DType::U32 | candle_core::DType::I64) {
+        return Ok(Some(format!(
+            "labels are {:?}; pass class indices as u32 (e.g. `Tensor::new(&[7u32], &dev)`)",
+            labels.dtype()
+        )));
+    }
+    if labels.dims() != [rows] {
+        return Ok(Some(format!(
+            "labels of shape {:?} for {rows} images; pass one class index per image, shape [{rows}]",
+            labels.dims()
+        )));
+    }
+    let bad = labels
+        .to_dtype(candle_core::DType::I64)?
+        .to_vec1::<i64>()?
+        .into_iter()
+        .find(|&l| l < 0 || l as usize >= classes);
+    Ok(bad.map(|bad| format!("label {bad} is not one of its {classes} classes (0..{})", classes.saturating_sub(1))))
+}
+
 /// Concatenates a one-hot encoding of `labels` (`[B]` class indices, u8, u32 or i64) to `x`
 /// (`[B, F]`), for conditional models. Wrong labels are refused with what to pass instead, not
 /// left to `one_hot` and `cat`, whose messages name neither the labels nor the fix.
 pub fn concat_one_hot(x: &Tensor, labels: &Tensor, classes: usize) -> Result<Tensor> {
-    let rows = x.dim(0)?;
-    if !matches!(labels.dtype(), candle_core::DType::U8 | candle_core::DType::U32 | candle_core::DType::I64) {
-        candle_core::bail!(
-            "conditional model: labels are {:?}; pass class indices as u32 (e.g. `Tensor::new(&[7u32], &dev)`)",
-            labels.dtype()
-        )
-    }
-    if labels.dims() != [rows] {
-        candle_core::bail!(
-            "conditional model: labels of shape {:?} for {rows} images; pass one class index per image, shape [{rows}]",
-            labels.dims()
-        )
-    }
-    if let Some(bad) = labels
-        .to_dtype(candle_core::DType::I64)?
-        .to_vec1::<i64>()?
-        .into_iter()
-        .find(|&l| l < 0 || l as usize >= classes)
-    {
-        candle_core::bail!("conditional model: label {bad} is not one of its {classes} classes (0..{})", classes - 1)
+    if let Some(why) = class_label_problem(labels, x.dim(0)?, classes)? {
+        candle_core::bail!("conditional model: {why}")
     }
     let oh = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
     Tensor::cat(&[x, &oh], D::Minus1)

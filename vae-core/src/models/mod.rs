@@ -444,7 +444,7 @@ impl Model {
 
     /// Labels given to a model without classes would be ignored: a cell meant to draw "four 7s"
     /// from an unconditional model would silently draw anything.
-    fn check_labels_wanted(&self, labels: Option<&Tensor>) -> Result<()> {
+    pub(crate) fn check_labels_wanted(&self, labels: Option<&Tensor>) -> Result<()> {
         if labels.is_some() && self.num_classes().is_none() {
             return Err(Error::config(format!(
                 "{} is not conditional and would ignore the labels given; pass None for the labels",
