@@ -75,7 +75,7 @@ impl Neighbourhood {
     pub fn narrowest_dims(std: &[f32]) -> Result<(usize, usize)> {
         if std.len() < 2 {
             return Err(Error::config(format!(
-                "Neighbourhood::narrowest_dims: {} standard deviations; a neighbourhood needs a code of at least 2 dimensions",
+                "Neighbourhood::narrowest_dims: a code of {} dimension(s); a neighbourhood needs at least 2",
                 std.len()
             )));
         }
@@ -249,6 +249,6 @@ mod tests {
         assert_eq!(Neighbourhood::narrowest_dims(&[1.0; 20]).unwrap(), (0, 1));
         // A 1-dimensional code: an error, where a panic threw away every variable of the kernel.
         let e = Neighbourhood::narrowest_dims(&[0.3]).unwrap_err().to_string();
-        assert!(e.contains("1 standard deviations") && e.contains("at least 2 dimensions"), "{e}");
+        assert!(e.contains("a code of 1 dimension(s); a neighbourhood needs at least 2"), "{e}");
     }
 }

@@ -445,13 +445,18 @@ impl Model {
     /// Labels given to a model without classes would be ignored: a cell meant to draw "four 7s"
     /// from an unconditional model would silently draw anything.
     pub(crate) fn check_labels_wanted(&self, labels: Option<&Tensor>) -> Result<()> {
-        if labels.is_some() && self.num_classes().is_none() {
-            return Err(Error::config(format!(
+        match (self.num_classes(), labels) {
+            (None, Some(_)) => Err(Error::config(format!(
                 "{} is not conditional and would ignore the labels given; pass None for the labels",
                 self.name()
-            )));
+            ))),
+            (Some(c), None) => Err(Error::config(format!(
+                "{} is conditional: pass the labels too, one class index (0..{}) per row, as a u32 tensor",
+                self.name(),
+                c - 1
+            ))),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn check_input(&self, x: &Tensor) -> Result<Tensor> {
@@ -561,7 +566,7 @@ mod tests {
         assert!(e.contains("[B, 784]"), "{e}");
         let c = Model::from_name("cvae", None, 0, &Device::Cpu).unwrap();
         let e = c.encode(&Tensor::zeros((2, 784), DType::F32, &Device::Cpu).unwrap(), None).unwrap_err().to_string();
-        assert!(e.contains("conditional"), "{e}");
+        assert!(e.contains("cvae is conditional: pass the labels too"), "{e}");
     }
 
     #[test]
