@@ -155,6 +155,10 @@ fn softplus(t: &Tensor) -> Result<Tensor> {
 fn check(w: &Weights, x: &Tensor, eps: &Tensor) -> Result<()> {
     let (input, latent) = (w.w1.dim(0)?, w.w_mu.dim(1)?);
     let b = x.dim(0)?;
+    // The loss is a mean over the batch: of no images it would be 0 / 0.
+    if b == 0 {
+        return Err(Error::config(format!("by-hand VAE: a batch of no images (x {:?}); pass at least one", x.dims())));
+    }
     if x.dims() != [b, input] || eps.dims() != [b, latent] {
         return Err(Error::config(format!(
             "by-hand VAE {input}-{}-{latent}: expected x [B, {input}] and eps [B, {latent}], got {:?} and {:?}",
@@ -449,6 +453,9 @@ mod tests {
         let bad_eps = Tensor::zeros((4, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
         let e = forward(&w, &x, &bad_eps).unwrap_err().to_string();
         assert!(e.contains("eps [B, 2]"), "{e}");
+        let none = x.narrow(0, 0, 0).unwrap();
+        let e = forward(&w, &none, &bad_eps.narrow(0, 0, 0).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("a batch of no images"), "{e}");
         assert!(Weights::init(784, 0, 2, &mut Rng::new(0), &Device::Cpu).is_err());
     }
 }
