@@ -155,6 +155,12 @@ fn bad_setups_are_refused_before_training() {
     };
     let e = msg(quiet(1), &nan);
     assert!(e.contains("NaN or infinite"), "{e}");
+    // The test split likewise, before training (it gave `test Some(NaN)` after the epochs once).
+    let mut t = data.test.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    t[5] = f32::INFINITY;
+    let nan_test = Split { images: Tensor::from_vec(t, (16, 784), &Device::Cpu).unwrap(), ..data.test.clone() };
+    let e = msg(quiet(1), &vae_core::data::Dataset { test: nan_test, ..data.clone() });
+    assert!(e.contains("the test images contain NaN or infinite values"), "{e}");
 
     // Fewer labels than images: an index-select error deep in the shuffled batches before.
     let short_train = Split { labels: data.train.labels.narrow(0, 0, 40).unwrap(), ..data.train.clone() };
