@@ -223,10 +223,16 @@ impl Trainer {
         mut on_epoch: impl FnMut(&EpochStats, &Model) -> Result<()>,
     ) -> Result<History> {
         let cfg = &self.config;
-        self.validate(model, &data.train)?;
-        if cfg.eval_test {
-            check_pixels(&data.test, "test")?;
-        }
+        // Image-shaped splits become rows here, once: batches, binarisation, corruption and the
+        // fused steps all read [B, pixels].
+        let train = self.validate(model, &data.train)?;
+        let test = if cfg.eval_test {
+            let test = flat_split(model, &data.test, "test")?;
+            check_pixels(&test, "test")?;
+            test
+        } else {
+            data.test.clone()
+        };
         crate::perf::tune_allocator();
         let objective = cfg.objective.unwrap_or_else(|| Objective::default_for(model));
         let mut opt = Adam::new(model.params().trainable_vars(), cfg.lr)?;
@@ -241,7 +247,7 @@ impl Trainer {
             let mut shuffle_rng = rng.fork();
             let mut noise_rng = rng.fork();
             let (mut sum, mut sum_recon, mut sum_kl, mut seen) = (0f64, 0f64, 0f64, 0usize);
-            for (b, batch) in batches(&data.train, cfg.batch_size, Some(&mut shuffle_rng)).enumerate() {
+            for (b, batch) in batches(&train, cfg.batch_size, Some(&mut shuffle_rng)).enumerate() {
                 if cfg.max_batches.is_some_and(|m| b >= m) {
                     break;
                 }
@@ -271,13 +277,13 @@ impl Trainer {
                 seen += n;
             }
             let secs = start.elapsed().as_secs_f64();
-            let test: Option<EvalStats> = if cfg.eval_test && !data.test.is_empty() {
+            let test: Option<EvalStats> = if cfg.eval_test && !test.is_empty() {
                 let test = match cfg.binarization {
-                    Binarization::None => data.test.clone(),
+                    Binarization::None => test.clone(),
                     // A fixed binarisation of the test set, so epochs are comparable.
                     Binarization::Dynamic => Split {
-                        images: dynamic_binarize(&data.test.images, &mut Rng::new(cfg.seed ^ 0x7465_7374))?,
-                        labels: data.test.labels.clone(),
+                        images: dynamic_binarize(&test.images, &mut Rng::new(cfg.seed ^ 0x7465_7374))?,
+                        labels: test.labels.clone(),
                     },
                 };
                 Some(evaluate(model, &test, objective, cfg.beta, cfg.corruption.as_ref(), cfg.seed)?)
@@ -305,9 +311,12 @@ impl Trainer {
         Ok(history)
     }
 
-    fn validate(&self, model: &Model, train: &Split) -> Result<()> {
+    /// Checks the config against `model` and the training split, and returns the split with its
+    /// images as rows.
+    fn validate(&self, model: &Model, train: &Split) -> Result<Split> {
         let cfg = &self.config;
         cfg.validate()?;
+        let train = flat_split(model, train, "training")?;
         if train.is_empty() {
             return Err(Error::config("the training set is empty: nothing to train on"));
         }
@@ -326,16 +335,16 @@ impl Trainer {
                 model.name()
             )));
         }
-        check_pixels(train, "training")?;
-        let dim = train.images.dims().get(1).copied().unwrap_or(0);
-        if dim != model.config().input_dim() {
-            return Err(Error::config(format!(
-                "the data has {dim} pixels per image, the model expects {}",
-                model.config().input_dim()
-            )));
-        }
-        Ok(())
+        check_pixels(&train, "training")?;
+        Ok(train)
     }
+}
+
+/// `split` with its images as the `[N, pixels]` rows `model` reads ([`Model::flatten_input`]).
+fn flat_split(model: &Model, split: &Split, which: &str) -> Result<Split> {
+    let what = format!("the {which} images, for {}", model.name());
+    let images = crate::models::flatten_images(&split.images, model.config().input_dim(), &what)?;
+    Ok(Split { images, labels: split.labels.clone() })
 }
 
 /// The models take f32 pixels in [0, 1] (Bernoulli means, sigmoid outputs): anything else trains

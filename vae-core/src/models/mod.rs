@@ -344,7 +344,7 @@ impl Model {
 
     /// $q(z|x)$ (or the code), in training mode (batch norm uses batch statistics) if `train`.
     pub fn encode_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Posterior> {
-        let x = self.check_input(x)?;
+        let x = self.flatten_input(x)?;
         Ok(match &self.net {
             Net::MlpAe(m) => Posterior { mean: m.encoder.forward_t(&x, labels, train)?, logvar: None },
             Net::ConvAe(m) => Posterior { mean: m.encoder.forward(&x)?, logvar: None },
@@ -433,12 +433,48 @@ impl Model {
         }
     }
 
-    fn check_input(&self, x: &Tensor) -> Result<Tensor> {
-        let d = self.config.input_dim();
-        match x.dims() {
-            [_, n] if *n == d => Ok(x.clone()),
-            [b, 1, h, w] if h * w == d => Ok(x.reshape((*b, d))?),
-            dims => Err(Error::config(format!("{} expects images of shape [B, {d}], got {dims:?}", self.name()))),
+    /// `x` as the `[B, pixels]` rows the model reads, by [`flatten_images`] with the model's
+    /// input size: what [`encode`](Self::encode), [`Objective::compute`](crate::objective::Objective::compute)
+    /// and the [`Trainer`](crate::training::Trainer) apply to images before using them.
+    pub fn flatten_input(&self, x: &Tensor) -> Result<Tensor> {
+        flatten_images(x, self.config.input_dim(), self.name())
+    }
+}
+
+/// The one image-shape convention of the crate: a batch of `pixels`-pixel images as `[B, pixels]`
+/// rows. Accepts `[B, pixels]` as is, and, when `pixels` is a square `s * s` (784 = 28 * 28),
+/// `[B, 1, s, s]` (candle's `[N, C, H, W]`) and `[B, s, s]`, which it flattens (no copy for a
+/// contiguous tensor). Anything else is an error naming `what`: a `[B, 1, 56, 14]` batch has
+/// 784 pixels per image too, but reading it as 28 x 28 would scramble every image.
+///
+/// ```
+/// # fn main() -> vae_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use vae_core::models::flatten_images;
+/// let images = Tensor::zeros((4, 1, 28, 28), DType::F32, &Device::Cpu)?;
+/// assert_eq!(flatten_images(&images, 784, "x")?.dims(), &[4, 784]);
+/// assert_eq!(flatten_images(&images.squeeze(1)?, 784, "x")?.dims(), &[4, 784]);
+/// let wrong = Tensor::zeros((4, 1, 56, 14), DType::F32, &Device::Cpu)?;
+/// let e = flatten_images(&wrong, 784, "x").unwrap_err().to_string();
+/// assert!(e.contains("expected [B, 784] or [B, 1, 28, 28], got [4, 1, 56, 14]"), "{e}");
+/// # Ok(()) }
+/// ```
+pub fn flatten_images(x: &Tensor, pixels: usize, what: &str) -> Result<Tensor> {
+    let side = (1..=pixels).find(|s| s * s >= pixels).filter(|s| s * s == pixels);
+    match (x.dims(), side) {
+        ([_, n], _) if *n == pixels => Ok(x.clone()),
+        ([b, 1, h, w], Some(s)) | ([b, h, w], Some(s)) if *h == s && *w == s => Ok(x.reshape((*b, pixels))?),
+        (dims, _) => {
+            let shapes = match side {
+                Some(s) => format!("[B, {pixels}] or [B, 1, {s}, {s}]"),
+                None => format!("[B, {pixels}]"),
+            };
+            let hint = if x.elem_count() == pixels {
+                format!("; for a single image use `.reshape((1, {pixels}))?`")
+            } else {
+                String::new()
+            };
+            Err(Error::config(format!("{what}: expected {shapes}, got {dims:?}{hint}")))
         }
     }
 }
@@ -532,6 +568,34 @@ mod tests {
         let c = Model::from_name("cvae", None, 0, &Device::Cpu).unwrap();
         let e = c.encode(&Tensor::zeros((2, 784), DType::F32, &Device::Cpu).unwrap(), None).unwrap_err().to_string();
         assert!(e.contains("conditional"), "{e}");
+    }
+
+    #[test]
+    fn images_are_read_as_rows_or_28_by_28_and_nothing_else() {
+        let dev = Device::Cpu;
+        let x = Rng::new(3).rand((4, 784), 0.0, 1.0, &dev).unwrap();
+        for name in ["mlp-vae", "conv-vae"] {
+            let m = Model::from_name(name, Some(2), 0, &dev).unwrap();
+            let want = m.encode(&x, None).unwrap().mean.to_vec2::<f32>().unwrap();
+            for shape in [&[4, 1, 28, 28][..], &[4, 28, 28]] {
+                let got = m.encode(&x.reshape(shape).unwrap(), None).unwrap().mean.to_vec2::<f32>().unwrap();
+                assert_eq!(got, want, "{name} {shape:?}");
+            }
+            // 784 pixels per image, but not 28 x 28: reading them as such would scramble them.
+            for shape in [&[4, 1, 56, 14][..], &[4, 2, 14, 28], &[4, 56, 14], &[3136]] {
+                let e = m.encode(&x.reshape(shape).unwrap(), None).unwrap_err().to_string();
+                assert!(e.contains("expected [B, 784] or [B, 1, 28, 28], got"), "{name} {shape:?}: {e}");
+            }
+        }
+        let m = Model::from_name("mlp-vae", None, 0, &dev).unwrap();
+        let e = m.encode(&x.narrow(0, 0, 1).unwrap().reshape(784).unwrap(), None).unwrap_err().to_string();
+        assert!(e.contains("[784]") && e.contains("reshape((1, 784))"), "{e}");
+        // A dense model of another size takes rows only, unless its size is a square.
+        assert!(flatten_images(&x, 784, "x").is_ok());
+        let e = flatten_images(&x.reshape((4, 1, 28, 28)).unwrap(), 10, "x").unwrap_err().to_string();
+        assert!(e.contains("x: expected [B, 10], got [4, 1, 28, 28]"), "{e}");
+        let small = Tensor::zeros((2, 1, 3, 3), DType::F32, &dev).unwrap();
+        assert_eq!(flatten_images(&small, 9, "x").unwrap().dims(), &[2, 9]);
     }
 
     #[test]
