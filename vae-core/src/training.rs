@@ -49,19 +49,30 @@ pub enum Binarization {
     Dynamic,
 }
 
+/// Everything a training run needs besides the model and the data; the [`Default`] is the
+/// PyTorch VAE example's recipe. [`validate`](Self::validate) checks it on its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Passes over the training split (at least 1).
     pub epochs: usize,
+    /// Images per optimisation step; the last batch of an epoch may be smaller. At most the
+    /// training split's size.
     pub batch_size: usize,
+    /// Adam's learning rate at the start (before any milestone).
     pub lr: f64,
     /// Epochs after which the learning rate is multiplied by `gamma`.
     pub milestones: Vec<usize>,
+    /// Factor applied to the learning rate at each milestone (0.1: ten times smaller).
     pub gamma: f64,
+    /// Seeds the shuffling, the reparameterisation noise, binarisation and corruption: the same
+    /// seed, model and data train bit-identical weights.
     pub seed: u64,
-    /// Weight of the KL term (beta-VAE); 1 is the ELBO.
+    /// Weight of the KL term (beta-VAE); 1 is the ELBO. Must be 1 with mc-elbo, unused by bce
+    /// and by autoencoders (see [`objective`](crate::objective)).
     pub beta: f64,
     /// `None`: [`Objective::default_for`] the model.
     pub objective: Option<Objective>,
+    /// Whether training targets are grey levels or fresh binary draws each epoch.
     pub binarization: Binarization,
     /// Denoising: corrupt the inputs, score against clean targets.
     pub corruption: Option<Corruption>,
@@ -158,59 +169,90 @@ impl TrainConfig {
     }
 }
 
-/// What one epoch did. Losses are per image (sum over pixels, mean over images); the loss is
-/// `recon + beta * kl`, and `kl` is reported unweighted on every path.
+/// What one epoch did. Losses are per image (sum over pixels, mean over images), in nats for
+/// the Bernoulli objectives. The loss is `recon + beta * kl` and `kl` is the unweighted KL
+/// (for mse on a VAE even at `beta = 0`), except: with mc-elbo the loss is `recon + kl`, `kl`
+/// being the single-sample estimate of $\log q(z|x) - \log p(z)$; with bce, and on any
+/// autoencoder, `kl` is 0 and the loss is `recon` (the [`objective`](crate::objective) table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
+    /// 1 for the first epoch.
     pub epoch: usize,
+    /// The objective's total, averaged over the epoch's training images, each batch scored by
+    /// the weights of its own step: it lags the weights the epoch ends with.
     pub train_loss: f64,
+    /// The reconstruction part of `train_loss`.
     pub train_recon: f64,
+    /// The KL part of `train_loss`, unweighted by beta.
     pub train_kl: f64,
+    /// The objective on the whole test split after the epoch, in evaluation mode; `None` when
+    /// [`TrainConfig::eval_test`] is off or the test split is empty.
     pub test_loss: Option<f64>,
+    /// The reconstruction part of `test_loss`.
     pub test_recon: Option<f64>,
+    /// The KL part of `test_loss`, unweighted by beta.
     pub test_kl: Option<f64>,
+    /// The learning rate of this epoch (after milestones).
     pub lr: f64,
+    /// Wall-clock time of the training batches (not the test evaluation).
     pub epoch_seconds: f64,
+    /// Training images per second of `epoch_seconds`.
     pub samples_per_s: f64,
 }
 
-/// Per-epoch statistics of a training run.
+/// Per-epoch statistics of a training run. The column getters give one value per epoch, in
+/// order, ready to plot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// One entry per epoch trained, the first epoch first.
     pub epochs: Vec<EpochStats>,
 }
 
 impl History {
+    /// The final epoch's statistics; `None` before any epoch.
     pub fn last(&self) -> Option<&EpochStats> {
         self.epochs.last()
     }
+    /// [`EpochStats::train_loss`] of every epoch.
     pub fn train_loss(&self) -> Vec<f64> {
         self.epochs.iter().map(|e| e.train_loss).collect()
     }
+    /// [`EpochStats::test_loss`] of the epochs that have one: shorter than the others (empty)
+    /// when the test split was not evaluated.
     pub fn test_loss(&self) -> Vec<f64> {
         self.epochs.iter().filter_map(|e| e.test_loss).collect()
     }
+    /// [`EpochStats::train_recon`] of every epoch.
     pub fn train_recon(&self) -> Vec<f64> {
         self.epochs.iter().map(|e| e.train_recon).collect()
     }
+    /// [`EpochStats::train_kl`] of every epoch.
     pub fn train_kl(&self) -> Vec<f64> {
         self.epochs.iter().map(|e| e.train_kl).collect()
     }
+    /// Training time of all epochs, in seconds (test evaluations excluded).
     pub fn total_seconds(&self) -> f64 {
         self.epochs.iter().map(|e| e.epoch_seconds).sum()
     }
 }
 
+/// Trains models with one [`TrainConfig`]; see the [module](self) example. Every check that
+/// needs the model and data (batch size, objective, pixel range, image shape) runs before the
+/// first step, so a mistake costs no training time.
 pub struct Trainer {
+    /// The recipe; [`fit`](Self::fit) validates it each time.
     pub config: TrainConfig,
 }
 
 impl Trainer {
+    /// A trainer for `config` (checked when training starts).
     pub fn new(config: TrainConfig) -> Self {
         Self { config }
     }
 
-    /// Trains `model` on `data.train` (evaluating on `data.test` each epoch).
+    /// Trains `model` in place on `data.train` (evaluating on `data.test` each epoch if
+    /// [`TrainConfig::eval_test`]). Images may be `[N, 784]` or image-shaped
+    /// ([`flatten_images`](crate::models::flatten_images)), f32 in [0, 1].
     pub fn fit(&self, model: &Model, data: &Dataset) -> Result<History> {
         self.fit_with(model, data, |_, _| Ok(()))
     }
@@ -377,8 +419,11 @@ fn check_pixels(split: &Split, which: &str) -> Result<()> {
 /// What one optimisation step did: the batch-mean loss and its parts, and where the time went.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StepOutcome {
+    /// The batch-mean loss ([`LossParts::total`](crate::objective::LossParts::total)).
     pub total: f64,
+    /// Its reconstruction part.
     pub recon: f64,
+    /// Its KL part, unweighted by beta.
     pub kl: f64,
     /// False when the loss was not finite: then the weights were left alone.
     pub updated: bool,
@@ -436,6 +481,7 @@ impl Fused {
 }
 
 impl Stepper {
+    /// A stepper for `model` and `objective`, fused where it can be (checked once, here).
     pub fn new(model: &Model, objective: Objective, beta: f64) -> Self {
         let allowed = std::env::var("VAE_FUSED").map_or(true, |v| v != "0");
         let fused = match objective {
