@@ -99,7 +99,7 @@ pub fn encode_split(model: &Model, split: &Split) -> Result<Tensor> {
 pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
 
 /// The activity of each latent dimension (Burda et al., 2016):
-/// $A_j = \mathrm{Var}_x\big(\mathbb E_{q(z\mid x)}[z_j]\big) = \mathrm{Var}_x\big(\mu_j(x)\big)$,
+/// $A_j = \mathrm{Var}_x\big(\mathbb E_{q(z\mid x)}\[z_j\]\big) = \mathrm{Var}_x\big(\mu_j(x)\big)$,
 /// the variance across the data set of the posterior mean, from `means` `[N, D]` (one row
 /// $\mu(x)$ per image, e.g. from [`encode_split`]). It is the population variance
 /// $\frac1N \sum_n (\mu_j(x_n) - \bar\mu_j)^2$, computed in `f64`.

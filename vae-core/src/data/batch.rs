@@ -1,8 +1,9 @@
 //! Mini-batches: seeded shuffling and dynamic binarisation.
 //!
-//! Dynamic binarisation treats each grey pixel $x \in [0,1]$ as the probability of a black
-//! one and draws a fresh $b \sim \mathrm{Bernoulli}(x)$ every epoch, the standard protocol for
-//! likelihoods on binarised MNIST. Static binarisation ([`Split::binarized`]) thresholds once.
+//! Dynamic binarisation treats each grey pixel $x \in \[0,1\]$ as the probability that it is ink
+//! (MNIST stores the digit's strokes as 1 and the background as 0) and draws a fresh
+//! $b \sim \mathrm{Bernoulli}(x)$ every epoch, the standard protocol for likelihoods on
+//! binarised MNIST. Static binarisation ([`Split::binarized`]) thresholds once.
 //!
 //! ```
 //! # fn main() -> vae_core::Result<()> {

@@ -3,7 +3,7 @@
 //! With `x: [B, Cin, H, W]` and `w: [Cin, Cout, K, K]` (candle's and PyTorch's layout), every
 //! input pixel spreads a `Cout x K x K` patch, weighted by `w`, over the output; overlapping patches
 //! add. As matrices: `w` viewed as `[Cin, Cout*K*K]`, transposed, times `x[b]` viewed as
-//! `[Cin, H*W]`, then `col2im` scatters the columns. It is the adjoint of [`super::conv2d`] with the
+//! `[Cin, H*W]`, then `col2im` scatters the columns. It is the adjoint of [`conv2d`](fn@super::conv2d) with the
 //! same stride and padding, which is why the output size is any `OH` with
 //! `(OH + 2p - K) / s + 1 = H`, i.e. `OH = (H-1)*s - 2p + K + output_padding`, `output_padding < s`.
 //! Smaller outputs cut rows and columns at the end ([`super::conv_transpose2d_cropped`],

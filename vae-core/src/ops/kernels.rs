@@ -90,7 +90,7 @@ impl Window {
 /// Unfolds one image `x: [c, h, w]` into `col: [c*k*k, oh*ow]` (row-major), the shapes of `win`.
 ///
 /// With stride `s > 1` a tap reads every `s`-th pixel of an image row, a gather the compiler
-/// cannot vectorise. Each channel is first split into `s` column phases (see [`deinterleave`]),
+/// cannot vectorise. Each channel is first split into `s` column phases (see `deinterleave`),
 /// after which every tap of every output row is one contiguous copy.
 pub fn im2col<T: Elem>(x: &[T], win: Window, col: &mut [T]) {
     let Window { c, h, w, k, stride, padding, oh, ow } = win;
