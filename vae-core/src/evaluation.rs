@@ -29,12 +29,17 @@ use serde::{Deserialize, Serialize};
 
 const EVAL_BATCH: usize = 500;
 
-/// Mean per-image loss and its parts over a split.
+/// Mean per-image loss and its parts over a split, as [`evaluate`] gives them (the same
+/// quantities as [`EpochStats`](crate::training::EpochStats)' test columns).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalStats {
+    /// The objective's total per image ([`LossParts::total`](crate::objective::LossParts::total)).
     pub loss: f64,
+    /// Its reconstruction part per image.
     pub recon: f64,
+    /// Its KL part per image, unweighted by beta.
     pub kl: f64,
+    /// The number of images averaged over.
     pub n: usize,
 }
 
@@ -483,6 +488,7 @@ pub fn ranking(scores: &[f32]) -> Vec<usize> {
 /// | `random_init_accuracy` | a random initialisation | yes |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FewLabels {
+    /// How many labelled training images the three classifiers learnt from.
     pub n_labels: usize,
     /// Pretrained encoder, fine-tuned together with the head.
     pub pretrained_accuracy: f64,
@@ -496,11 +502,13 @@ pub struct FewLabels {
 /// 100 labelled images, 1000 full-batch steps, seed 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FewLabelsConfig {
+    /// Outputs of the linear head: the number of classes in the labels.
     pub classes: usize,
     /// How many training images keep their label (drawn at random from the training split).
     pub n_labels: usize,
     /// Full-batch Adam steps for each classifier (the same for all three).
     pub steps: usize,
+    /// Seeds the choice of labelled images, the heads' and the random encoder's initialisation.
     pub seed: u64,
 }
 

@@ -27,14 +27,18 @@ use candle_core::{DType, Tensor};
 /// One mini-batch: images `[B, D]` and labels `[B]`.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// `[B, D]` pixels, rows of the split in the batch's order.
     pub images: Tensor,
+    /// `[B]` u32 class indices, in the same order as `images`.
     pub labels: Tensor,
 }
 
 impl Batch {
+    /// The number of examples, B.
     pub fn len(&self) -> usize {
         self.images.dims()[0]
     }
+    /// Whether the batch holds no example.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -43,9 +43,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelConfig {
+    /// A dense autoencoder (`mlp-ae`, `mlp-ae-2d`).
     MlpAe(MlpAeConfig),
+    /// A convolutional autoencoder (`conv-ae`).
     ConvAe(ConvAeConfig),
+    /// A dense VAE, conditional when it has classes (`mlp-vae`, `deep-vae-2d`, `cvae`).
     MlpVae(MlpVaeConfig),
+    /// The convolutional VAE of the TensorFlow tutorial (`conv-vae`).
     ConvVae(ConvVaeConfig),
 }
 
@@ -103,6 +107,7 @@ impl ModelConfig {
             .unwrap_or_else(|| self.kind())
     }
 
+    /// Dimensions of the code $z$.
     pub fn latent(&self) -> usize {
         match self {
             ModelConfig::MlpAe(c) => c.latent,
@@ -112,6 +117,7 @@ impl ModelConfig {
         }
     }
 
+    /// Sets the code's dimensions (any architecture: only the code layers change size).
     pub fn set_latent(&mut self, z: usize) {
         match self {
             ModelConfig::MlpAe(c) => c.latent = z,
@@ -121,6 +127,7 @@ impl ModelConfig {
         }
     }
 
+    /// Whether the model is a VAE: its encoder gives a distribution $q(z|x)$, not a point.
     pub fn is_variational(&self) -> bool {
         matches!(self, ModelConfig::MlpVae(_) | ModelConfig::ConvVae(_))
     }
@@ -160,6 +167,7 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// The number of classes a conditional model takes labels from; `None` for the others.
     pub fn num_classes(&self) -> Option<usize> {
         match self {
             ModelConfig::MlpAe(c) => c.num_classes,
@@ -235,7 +243,10 @@ impl ModelConfig {
 /// autoencoder (mean only).
 #[derive(Clone, Debug)]
 pub struct Posterior {
+    /// $\mu$, `[B, latent]`: the code of each image (for an autoencoder, the code itself).
     pub mean: Tensor,
+    /// $\log\sigma^2$, `[B, latent]`, for a VAE; `None` for an autoencoder. The log keeps
+    /// $\sigma^2 = e^{\log\sigma^2}$ positive without a constraint on the network.
     pub logvar: Option<Tensor>,
 }
 
@@ -251,6 +262,8 @@ impl Posterior {
             }
         }
     }
+    /// $\sigma = e^{\log\sigma^2 / 2}$, `[B, latent]`: how far the posterior spreads around the
+    /// mean in each dimension; `None` for an autoencoder.
     pub fn std(&self) -> Result<Option<Tensor>> {
         Ok(match &self.logvar {
             Some(lv) => Some((lv * 0.5)?.exp()?),
@@ -316,24 +329,31 @@ impl Model {
         Self::new(ModelConfig::from_name(name, latent)?, seed, device)
     }
 
+    /// The architecture, as a checkpoint stores it.
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
+    /// The weights (candle `Var`s, shared with every clone of the model), by name.
     pub fn params(&self) -> &Params {
         &self.params
     }
+    /// Where the weights live; inputs must be on the same device.
     pub fn device(&self) -> &Device {
         &self.device
     }
+    /// [`ModelConfig::latent`]: the width of the codes `encode` gives and `decode` takes.
     pub fn latent_dim(&self) -> usize {
         self.config.latent()
     }
+    /// [`ModelConfig::is_variational`].
     pub fn is_variational(&self) -> bool {
         self.config.is_variational()
     }
+    /// [`ModelConfig::num_classes`]: `Some` when `encode` and `decode` need labels.
     pub fn num_classes(&self) -> Option<usize> {
         self.config.num_classes()
     }
+    /// [`ModelConfig::kind`]: the architecture family.
     pub fn kind(&self) -> &'static str {
         self.config.kind()
     }
@@ -342,7 +362,9 @@ impl Model {
         self.config.name()
     }
 
-    /// $q(z|x)$ (or the code), in training mode (batch norm uses batch statistics) if `train`.
+    /// $q(z|x)$ (or the code), in training mode if `train`: batch norm then normalises with the
+    /// batch's statistics and updates its running averages, so `train = true` changes a
+    /// `deep-vae-2d` even without an optimiser step.
     pub fn encode_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Posterior> {
         let x = self.flatten_input(x)?;
         Ok(match &self.net {
@@ -376,7 +398,8 @@ impl Model {
         })
     }
 
-    /// $q(z|x)$ in evaluation mode.
+    /// $q(z|x)$ in evaluation mode, for images `[B, 784]`, `[B, 1, 28, 28]` or `[B, 28, 28]`
+    /// ([`flatten_images`]) and, for a conditional model, their labels (`[B]` class indices).
     pub fn encode(&self, x: &Tensor, labels: Option<&Tensor>) -> Result<Posterior> {
         self.encode_t(x, labels, false)
     }
@@ -398,7 +421,7 @@ impl Model {
         self.decode(&z, labels)
     }
 
-    /// The encoder's and decoder's dense and convolution layers, for exporting (explorer).
+    /// The decoder of a dense model, for exporting it (explorer).
     pub fn mlp_decoder(&self) -> Option<&mlp_ae::MlpDecoder> {
         match &self.net {
             Net::MlpAe(m) => Some(&m.decoder),
@@ -413,18 +436,21 @@ impl Model {
             _ => None,
         }
     }
+    /// The dense autoencoder itself, for its fused CPU training step.
     pub fn mlp_autoencoder(&self) -> Option<&MlpAutoencoder> {
         match &self.net {
             Net::MlpAe(m) => Some(m),
             _ => None,
         }
     }
+    /// The conv VAE itself, for its fused CPU training step.
     pub fn conv_vae(&self) -> Option<&ConvVae> {
         match &self.net {
             Net::ConvVae(m) => Some(m),
             _ => None,
         }
     }
+    /// The decoder of a convolutional model, for exporting it (explorer).
     pub fn conv_decoder(&self) -> Option<&conv_ae::ConvDecoder> {
         match &self.net {
             Net::ConvAe(m) => Some(&m.decoder),
