@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+/// The `format` entry of a checkpoint's metadata: files without it are refused as foreign.
 pub const FORMAT: &str = "vae-notebooks/1";
 const KEY_FORMAT: &str = "format";
 const KEY_CONFIG: &str = "model_config";

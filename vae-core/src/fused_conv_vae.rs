@@ -69,7 +69,10 @@ pub enum KlTerm {
     /// [`Objective::Elbo`](crate::objective::Objective::Elbo):
     /// $\partial L/\partial\mu = g + \beta\mu/B$,
     /// $\partial L/\partial\log\sigma^2 = \tfrac12\,\sigma\epsilon\odot g + \tfrac\beta2(\sigma^2 - 1)/B$.
-    Analytic { beta: f64 },
+    Analytic {
+        /// The KL's weight (1: the ELBO).
+        beta: f64,
+    },
     /// $\log q(z|x) - \log p(z)$ at the sampled $z$, as
     /// [`Objective::McElbo`](crate::objective::Objective::McElbo) (the module docs' formulas).
     MonteCarlo,

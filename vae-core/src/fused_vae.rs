@@ -57,12 +57,16 @@ use crate::ops::kernels::{matmul, num_threads, split, Mat};
 use candle_core::{DType, Storage, Tensor, TensorId};
 use std::ops::Range;
 
-/// Batch-mean loss of one step and its parts: `total = recon + beta * kl`, with `kl` itself
-/// unweighted, as [`Objective::compute`](crate::objective::Objective::compute) reports it.
+/// Batch-mean loss of one step and its parts: `total = recon + beta * kl` (with the Monte Carlo
+/// KL term, `recon + kl`), with `kl` itself unweighted, as
+/// [`Objective::compute`](crate::objective::Objective::compute) reports it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepLoss {
+    /// What the gradient is of.
     pub total: f64,
+    /// The reconstruction term (BCE or squared error, summed over pixels).
     pub recon: f64,
+    /// The KL term, unweighted; 0 for an autoencoder.
     pub kl: f64,
 }
 

@@ -427,10 +427,12 @@ pub struct StepOutcome {
     pub kl: f64,
     /// False when the loss was not finite: then the weights were left alone.
     pub updated: bool,
+    /// The forward pass and loss, in seconds (0 on the fused path).
     pub forward_seconds: f64,
     /// The backward pass; on the fused path, forward and backward together (one pass there,
     /// `forward_seconds` 0).
     pub backward_seconds: f64,
+    /// The Adam update, in seconds.
     pub optimizer_seconds: f64,
 }
 
