@@ -32,9 +32,13 @@ use super::kernels::{col2im, for_batches, im2col, matmul, num_threads, split, El
 /// Transposed convolution with an explicit output size; see the module docs.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvTranspose2dOp {
+    /// Output pixels per input pixel along each axis.
     pub stride: usize,
+    /// Rows and columns cut from every side of the full output.
     pub padding: usize,
+    /// Output height: what PyTorch's `output_padding` and a crop at the end decide.
     pub out_h: usize,
+    /// Output width.
     pub out_w: usize,
 }
 
@@ -145,6 +149,7 @@ impl CustomOp2 for ConvTranspose2dOp {
 /// `dW = Σ_b x[b] · colᵀ`. The two separate ops would each build `col`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvTranspose2dGrads {
+    /// The forward transposed convolution.
     pub op: ConvTranspose2dOp,
 }
 

@@ -22,7 +22,9 @@ use std::ops::{AddAssign, Range};
 
 /// Element types the kernels run on (the ones `gemm` supports and candle stores on CPU).
 pub trait Elem: Copy + Default + Send + Sync + AddAssign + 'static {
+    /// The additive identity, for clearing buffers.
     const ZERO: Self;
+    /// The multiplicative identity, for `gemm`'s scale factors.
     const ONE: Self;
 }
 impl Elem for f32 {
@@ -51,15 +53,19 @@ pub fn conv_out_len(len: usize, k: usize, stride: usize, padding: usize) -> Opti
 pub struct Window {
     /// Channels of the image.
     pub c: usize,
-    /// Image height and width.
+    /// Image height.
     pub h: usize,
+    /// Image width.
     pub w: usize,
-    /// Kernel size, stride and padding.
+    /// Kernel size.
     pub k: usize,
+    /// Step between window positions.
     pub stride: usize,
+    /// Zeros around the image.
     pub padding: usize,
-    /// Positions down and across (a convolution's output size, a transposed convolution's input).
+    /// Positions down (a convolution's output height, a transposed convolution's input height).
     pub oh: usize,
+    /// Positions across.
     pub ow: usize,
 }
 
@@ -245,8 +251,11 @@ pub(crate) fn valid_range(tap: usize, padding: usize, stride: usize, len: usize,
 /// A row-major matrix view for [`matmul`]: element `(i, j)` lives at `ptr[i*rs + j*cs]`.
 #[derive(Clone, Copy)]
 pub struct Mat<T> {
+    /// Element (0, 0).
     pub ptr: *const T,
+    /// Row stride, in elements.
     pub rs: isize,
+    /// Column stride, in elements.
     pub cs: isize,
 }
 
