@@ -14,15 +14,23 @@ use crate::training::Stepper;
 use serde::Serialize;
 use std::time::Instant;
 
+/// One benchmarked epoch, serialised with the field names the PyTorch reference prints.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchEpoch {
+    /// `vae-core` here, `pytorch` in the reference: which implementation the line is from.
     #[serde(rename = "impl")]
     pub implementation: &'static str,
+    /// The model's [name](crate::models::Model::name).
     pub model: String,
+    /// 1 for the first epoch.
     pub epoch: usize,
+    /// Optimisation steps in the epoch.
     pub batches: usize,
+    /// Images per step (the last batch may hold fewer).
     pub batch_size: usize,
+    /// Wall-clock time of the epoch.
     pub epoch_seconds: f64,
+    /// Training images per second of `epoch_seconds`.
     pub samples_per_s: f64,
     /// The forward pass (loss included); `None` (null) for fused steps, which have no separate one.
     pub forward_seconds: Option<f64>,
@@ -30,8 +38,11 @@ pub struct BenchEpoch {
     pub backward_seconds: Option<f64>,
     /// Forward and backward together: the fused pass, or the sum of the two above.
     pub forward_backward_seconds: f64,
+    /// The Adam updates.
     pub optimizer_seconds: f64,
+    /// Mean loss per image over the epoch, as [`EpochStats::train_loss`](crate::training::EpochStats::train_loss).
     pub train_loss: f64,
+    /// Worker threads: the fused step's, or candle's for autograd.
     pub threads: usize,
     /// Steps ran through a fused CPU step (dense model or conv VAE), which computes the loss and
     /// its gradient in one pass.

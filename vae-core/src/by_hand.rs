@@ -50,15 +50,25 @@ pub const NAMES: [&str; 10] = ["w1", "b1", "w_mu", "b_mu", "w_logvar", "b_logvar
 /// The ten parameter tensors of the by-hand VAE (also used for their gradients and Adam's moments).
 #[derive(Clone, Debug)]
 pub struct Weights {
+    /// $W_1$, `[input, hidden]`: image to hidden layer.
     pub w1: Tensor,
+    /// $b_1$, `[hidden]`.
     pub b1: Tensor,
+    /// $W_\mu$, `[hidden, latent]`: hidden layer to posterior mean.
     pub w_mu: Tensor,
+    /// $b_\mu$, `[latent]`.
     pub b_mu: Tensor,
+    /// $W_v$, `[hidden, latent]`: hidden layer to posterior log-variance.
     pub w_logvar: Tensor,
+    /// $b_v$, `[latent]`.
     pub b_logvar: Tensor,
+    /// $W_3$, `[latent, hidden]`: code to the decoder's hidden layer.
     pub w3: Tensor,
+    /// $b_3$, `[hidden]`.
     pub b3: Tensor,
+    /// $W_4$, `[hidden, input]`: hidden layer to pixel logits.
     pub w4: Tensor,
+    /// $b_4$, `[input]`.
     pub b4: Tensor,
 }
 
@@ -114,6 +124,7 @@ impl Weights {
         self.zip_map(self, |a, _| Ok(a.zeros_like()?))
     }
 
+    /// The number of values in all ten tensors (652 824 for 784-400-20).
     pub fn num_parameters(&self) -> usize {
         self.tensors().iter().map(|t| t.elem_count()).sum()
     }
@@ -124,15 +135,21 @@ impl Weights {
 pub struct Forward {
     /// $xW_1 + b_1$
     pub h_pre: Tensor,
+    /// $h = \mathrm{relu}(xW_1 + b_1)$, `[B, hidden]`.
     pub h: Tensor,
+    /// $\mu$, `[B, latent]`.
     pub mu: Tensor,
+    /// $\log\sigma^2$, `[B, latent]`.
     pub logvar: Tensor,
     /// $\sigma = \exp(\tfrac12\log\sigma^2)$
     pub std: Tensor,
+    /// $z = \mu + \sigma\odot\epsilon$, `[B, latent]`.
     pub z: Tensor,
     /// $zW_3 + b_3$
     pub g_pre: Tensor,
+    /// $g = \mathrm{relu}(zW_3 + b_3)$, `[B, hidden]`.
     pub g: Tensor,
+    /// $\ell = gW_4 + b_4$, `[B, input]`: the pixel logits.
     pub logits: Tensor,
     /// Batch-mean reconstruction term $\sum_i \mathrm{BCE}$ (scalar).
     pub recon: Tensor,
@@ -263,10 +280,15 @@ pub fn relative_errors(a: &Weights, b: &Weights) -> Result<Vec<(&'static str, f3
 /// $\hat v = v / (1-\beta_2^t)$.
 #[derive(Clone, Debug)]
 pub struct Adam {
+    /// $\eta$, the learning rate.
     pub lr: f64,
+    /// $\beta_1$, the decay of the mean of the gradients.
     pub beta1: f64,
+    /// $\beta_2$, the decay of the mean of their squares.
     pub beta2: f64,
+    /// $\varepsilon$, keeping the step finite where $\hat v$ is 0.
     pub eps: f64,
+    /// Steps taken so far (the $t$ of the bias corrections).
     pub t: i32,
     m: Weights,
     v: Weights,

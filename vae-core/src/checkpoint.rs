@@ -9,13 +9,18 @@
 //! ```
 //! # fn main() -> vae_core::Result<()> {
 //! use candle_core::Device;
-//! use vae_core::{checkpoint, models::Model};
+//! use vae_core::{checkpoint, models::Model, rng::Rng};
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("vae.safetensors");
-//! let model = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu)?;
+//! // Seed 11: the loader initialises its model from seed 0 before reading the file, so a
+//! // load that read no weights would reconstruct differently.
+//! let model = Model::from_name("mlp-vae", Some(2), 11, &Device::Cpu)?;
 //! checkpoint::save(&model, &path)?;
 //! let back = checkpoint::load(&path, &Device::Cpu)?;
 //! assert_eq!(back.config(), model.config());
+//! let x = Rng::new(1).rand((3, 784), 0.0, 1.0, &Device::Cpu)?;
+//! let (a, b) = (model.reconstruct(&x, None)?, back.reconstruct(&x, None)?);
+//! assert_eq!(a.to_vec2::<f32>()?, b.to_vec2::<f32>()?);
 //! # Ok(()) }
 //! ```
 use crate::error::{Error, Result};
@@ -27,6 +32,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+/// The `format` entry of a checkpoint's metadata: files without it are refused as foreign.
 pub const FORMAT: &str = "vae-notebooks/1";
 const KEY_FORMAT: &str = "format";
 const KEY_CONFIG: &str = "model_config";

@@ -3,11 +3,19 @@
 //! that is not happening).
 //!
 //! ```
+//! # fn main() -> candle_core::Result<()> {
 //! let dev = vae_core::device::default_device();
-//! assert!(dev.is_cpu() || dev.is_cuda());
+//! if !cfg!(feature = "cuda") {
+//!     assert!(dev.is_cpu());
+//! }
+//! let x = candle_core::Tensor::new(&[1f32, 2.0, 3.0], &dev)?;
+//! assert_eq!(x.sum_all()?.to_scalar::<f32>()?, 6.0);
+//! # Ok(()) }
 //! ```
 use candle_core::Device;
 
+/// The device models and data should go on: CUDA device 0 when built with `cuda` and usable,
+/// else the CPU. Looks for a GPU on every call.
 pub fn default_device() -> Device {
     #[cfg(feature = "cuda")]
     {

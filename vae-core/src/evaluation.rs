@@ -29,12 +29,17 @@ use serde::{Deserialize, Serialize};
 
 const EVAL_BATCH: usize = 500;
 
-/// Mean per-image loss and its parts over a split.
+/// Mean per-image loss and its parts over a split, as [`evaluate`] gives them (the same
+/// quantities as [`EpochStats`](crate::training::EpochStats)' test columns).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalStats {
+    /// The objective's total per image ([`LossParts::total`](crate::objective::LossParts::total)).
     pub loss: f64,
+    /// Its reconstruction part per image.
     pub recon: f64,
+    /// Its KL part per image, unweighted by beta.
     pub kl: f64,
+    /// The number of images averaged over.
     pub n: usize,
 }
 
@@ -102,7 +107,7 @@ pub fn encode_split(model: &Model, split: &Split) -> Result<Tensor> {
 pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
 
 /// The activity of each latent dimension (Burda et al., 2016):
-/// $A_j = \mathrm{Var}_x\big(\mathbb E_{q(z\mid x)}[z_j]\big) = \mathrm{Var}_x\big(\mu_j(x)\big)$,
+/// $A_j = \mathrm{Var}_x\big(\mathbb E_{q(z\mid x)}\[z_j\]\big) = \mathrm{Var}_x\big(\mu_j(x)\big)$,
 /// the variance across the data set of the posterior mean, from `means` `[N, D]` (one row
 /// $\mu(x)$ per image, e.g. from [`encode_split`]). It is the population variance
 /// $\frac1N \sum_n (\mu_j(x_n) - \bar\mu_j)^2$, computed in `f64`.
@@ -530,6 +535,7 @@ pub fn ranking(scores: &[f32]) -> Vec<usize> {
 /// | `random_init_accuracy` | a random initialisation | yes |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FewLabels {
+    /// How many labelled training images the three classifiers learnt from.
     pub n_labels: usize,
     /// Pretrained encoder, fine-tuned together with the head.
     pub pretrained_accuracy: f64,
@@ -543,11 +549,13 @@ pub struct FewLabels {
 /// 100 labelled images, 1000 full-batch steps, seed 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FewLabelsConfig {
+    /// Outputs of the linear head: the number of classes in the labels.
     pub classes: usize,
     /// How many training images keep their label (drawn at random from the training split).
     pub n_labels: usize,
     /// Full-batch Adam steps for each classifier (the same for all three).
     pub steps: usize,
+    /// Seeds the choice of labelled images, the heads' and the random encoder's initialisation.
     pub seed: u64,
 }
 

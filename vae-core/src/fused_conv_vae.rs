@@ -1,11 +1,11 @@
-//! The convolutional VAE's training step on the CPU in one pass: forward, Monte Carlo negative
-//! ELBO and backward, without an autograd graph.
+//! The convolutional VAE's training step on the CPU in one pass: forward, negative ELBO
+//! (single-sample or with the KL in closed form, [`KlTerm`]) and backward, without an autograd graph.
 //!
 //! For the [`ConvVae`](crate::models::ConvVae) of the TensorFlow tutorial (two stride-2
 //! convolutions with ReLU, a dense code layer giving $\mu$ and $\log\sigma^2$,
 //! $z = \mu + \sigma\odot\epsilon$, a dense ReLU layer, transposed convolutions ending in Bernoulli
-//! logits $\ell$), the loss on a batch of $B$ images is the single-sample estimate of
-//! [`Objective::McElbo`](crate::objective::Objective::McElbo):
+//! logits $\ell$), the loss on a batch of $B$ images is, with [`KlTerm::MonteCarlo`], the
+//! single-sample estimate of [`Objective::McElbo`](crate::objective::Objective::McElbo):
 //!
 //! $$L = \frac1B\sum_b\Big[\sum_i \mathrm{softplus}(\ell_{bi}) - x_{bi}\ell_{bi}
 //! \;-\;\log\mathcal N(z_b; 0, I) \;+\; \log\mathcal N(z_b; \mu_b, \sigma_b^2)\Big].$$
@@ -32,8 +32,11 @@
 //! phase split first; that bookkeeping took a third of the step. The weights are reordered into
 //! the step's layout at the start of each step and the gradients back at the end (tens of
 //! thousands of values, next to millions in the feature maps).
-//! Used by [`Stepper`](crate::training::Stepper) for the conv VAE with the `mc-elbo` objective
-//! on the CPU (`VAE_FUSED=0` turns it off); the tests check loss and gradients against autograd.
+//! With [`KlTerm::Analytic`] the last two terms are $\beta$ times the closed-form KL instead, as
+//! [`Objective::Elbo`](crate::objective::Objective::Elbo) (gradients in its doc).
+//! Used by [`Stepper`](crate::training::Stepper) for the conv VAE on the CPU with either ELBO:
+//! `mc-elbo` through `KlTerm::MonteCarlo`, `elbo` through `KlTerm::Analytic { beta }`
+//! (`VAE_FUSED=0` turns it off); the tests check loss and gradients against autograd.
 //!
 //! ```
 //! # fn main() -> vae_core::Result<()> {
@@ -66,7 +69,10 @@ pub enum KlTerm {
     /// [`Objective::Elbo`](crate::objective::Objective::Elbo):
     /// $\partial L/\partial\mu = g + \beta\mu/B$,
     /// $\partial L/\partial\log\sigma^2 = \tfrac12\,\sigma\epsilon\odot g + \tfrac\beta2(\sigma^2 - 1)/B$.
-    Analytic { beta: f64 },
+    Analytic {
+        /// The KL's weight (1: the ELBO).
+        beta: f64,
+    },
     /// $\log q(z|x) - \log p(z)$ at the sampled $z$, as
     /// [`Objective::McElbo`](crate::objective::Objective::McElbo) (the module docs' formulas).
     MonteCarlo,
@@ -693,6 +699,28 @@ mod tests {
         for name in ["conv-ae", "mlp-vae", "cvae"] {
             assert!(FusedConvVae::new(&Model::from_name(name, None, 0, &dev).unwrap()).is_none(), "{name}");
         }
+    }
+
+    #[test]
+    fn image_shaped_batches_step_as_their_rows() {
+        // The step read rows only (`dims2`): an image-shaped batch was an "unexpected rank" error.
+        let model = Model::from_name("conv-vae", Some(2), 0, &Device::Cpu).unwrap();
+        let mut step = FusedConvVae::new(&model).unwrap();
+        let mut rng = Rng::new(4);
+        let x = rng.rand((4, 784), 0.0, 1.0, &Device::Cpu).unwrap();
+        let img = x.reshape((4, 1, 28, 28)).unwrap();
+        let eps = rng.normal_vec(8);
+        let rows = step.forward_backward(&x, &x, &eps, KlTerm::MonteCarlo).unwrap();
+        let grads: Vec<Vec<f32>> =
+            model.params().trainable_vars().iter().map(|v| step.gradient(v.as_tensor()).unwrap().to_vec()).collect();
+        let shaped = step.forward_backward(&img, &img.squeeze(1).unwrap(), &eps, KlTerm::MonteCarlo).unwrap();
+        assert_eq!((shaped.total, shaped.recon, shaped.kl), (rows.total, rows.recon, rows.kl));
+        for (v, g) in model.params().trainable_vars().iter().zip(&grads) {
+            assert_eq!(step.gradient(v.as_tensor()).unwrap(), &g[..]);
+        }
+        let odd = x.reshape((4, 1, 56, 14)).unwrap();
+        let e = step.forward_backward(&odd, &odd, &eps, KlTerm::MonteCarlo).unwrap_err().to_string();
+        assert!(e.contains("the input batch: expected [B, 784] or [B, 1, 28, 28], got [4, 1, 56, 14]"), "{e}");
     }
 
     #[test]

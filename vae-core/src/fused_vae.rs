@@ -57,12 +57,16 @@ use crate::ops::kernels::{matmul, num_threads, split, Mat};
 use candle_core::{DType, Storage, Tensor, TensorId};
 use std::ops::Range;
 
-/// Batch-mean loss of one step and its parts: `total = recon + beta * kl`, with `kl` itself
-/// unweighted, as [`Objective::compute`](crate::objective::Objective::compute) reports it.
+/// Batch-mean loss of one step and its parts: `total = recon + beta * kl` (with the Monte Carlo
+/// KL term, `recon + kl`), with `kl` itself unweighted, as
+/// [`Objective::compute`](crate::objective::Objective::compute) reports it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepLoss {
+    /// What the gradient is of.
     pub total: f64,
+    /// The reconstruction term (BCE or squared error, summed over pixels).
     pub recon: f64,
+    /// The KL term, unweighted; 0 for an autoencoder.
     pub kl: f64,
 }
 
@@ -278,8 +282,9 @@ impl FusedVae {
     }
 }
 
-/// Checks a step's batch (`input` and `target` both `[B, width]`, B > 0, `per_row` noise values
-/// per row in `eps`) and returns both as contiguous f32 tensors, or an error naming `step`.
+/// Checks a step's batch (`input` and `target` both `[B, width]` or image-shaped as
+/// [`flatten_images`](crate::models::flatten_images) takes them, B > 0, `per_row` noise values
+/// per row in `eps`) and returns both as contiguous f32 `[B, width]` tensors, or an error naming `step`.
 pub(crate) fn f32_batch(
     step: &str,
     input: &Tensor,
@@ -288,6 +293,8 @@ pub(crate) fn f32_batch(
     eps: &[f32],
     per_row: usize,
 ) -> Result<(Tensor, Tensor)> {
+    let input = crate::models::flatten_images(input, width, &format!("{step}: the input batch"))?;
+    let target = crate::models::flatten_images(target, width, &format!("{step}: the target batch"))?;
     let (b, d) = input.dims2()?;
     if d != width || target.dims() != input.dims() || eps.len() != b * per_row || b == 0 {
         return Err(Error::config(format!(
@@ -966,6 +973,28 @@ mod tests {
         let mut plain = FusedVae::new(&Model::from_name("mlp-vae", None, 0, &dev).unwrap()).unwrap();
         let e = plain.forward_backward(&x, &x, Some(&Tensor::new(&[1u32; 4], &dev).unwrap()), &eps, 1.0).unwrap_err();
         assert!(e.to_string().contains("not conditional") && e.to_string().contains("pass None"), "{e}");
+    }
+
+    #[test]
+    fn image_shaped_batches_step_as_their_rows() {
+        // The step read rows only (`dims2`): an image-shaped batch was an "unexpected rank" error.
+        let model = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
+        let mut step = FusedVae::new(&model).unwrap();
+        let mut rng = Rng::new(4);
+        let x = rng.rand((4, 784), 0.0, 1.0, &Device::Cpu).unwrap();
+        let img = x.reshape((4, 1, 28, 28)).unwrap();
+        let eps = rng.normal_vec(8);
+        let rows = step.forward_backward(&x, &x, None, &eps, 1.0).unwrap();
+        let grads: Vec<Vec<f32>> =
+            model.params().trainable_vars().iter().map(|v| step.gradient(v.as_tensor()).unwrap().to_vec()).collect();
+        let shaped = step.forward_backward(&img, &img.squeeze(1).unwrap(), None, &eps, 1.0).unwrap();
+        assert_eq!((shaped.total, shaped.recon, shaped.kl), (rows.total, rows.recon, rows.kl));
+        for (v, g) in model.params().trainable_vars().iter().zip(&grads) {
+            assert_eq!(step.gradient(v.as_tensor()).unwrap(), &g[..]);
+        }
+        let odd = x.reshape((4, 1, 56, 14)).unwrap();
+        let e = step.forward_backward(&odd, &odd, None, &eps, 1.0).unwrap_err().to_string();
+        assert!(e.contains("the input batch: expected [B, 784] or [B, 1, 28, 28], got [4, 1, 56, 14]"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! 2. models
 //! 3. losses, training, evaluation, checkpoints
 //! 4. [`figures`] and the explorer
+#![warn(missing_docs)]
 
 /// Defines `fn $name` that runs `$body` compiled for AVX-512 when the CPU has it (checked at run
 /// time, once per call), and for the baseline target otherwise. For elementwise loops that

@@ -1,5 +1,9 @@
-//! Losses and likelihood estimators, each returning one value per example (`[B]`): sums over
-//! pixels and latent dimensions, no reduction over the batch (the trainer takes the mean).
+//! Losses and likelihood estimators on `[B, D]` tensors, one row per example, each returning
+//! one value per example (`[B]`): sums over pixels or latent dimensions, no reduction over the
+//! batch (the trainer takes the mean). Any other rank is an error: summing the last dimension
+//! of a `[B, 1, 28, 28]` batch would give `[B, 1, 28]`, and its mean would be 28 times too
+//! small; flatten images with `.flatten_from(1)?` first. [`log_mean_exp`] is the exception: it
+//! reduces the dimension it is given, of a tensor of any rank.
 //!
 //! - Bernoulli log-likelihood through a numerically stable binary cross-entropy on logits:
 //!   $\mathrm{BCE}(\ell, x) = \max(\ell, 0) - \ell x + \log(1 + e^{-|\ell|})$, finite for
@@ -24,13 +28,29 @@
 //! ```
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 
+/// $\log 2\pi$, the constant of the Gaussian log-density.
 pub const LOG_2PI: f64 = 1.837_877_066_409_345_3;
 
-/// Stable binary cross-entropy with logits, summed over the last dimension: $-\log p(x|\ell)$.
+/// Refuses anything but `[B, D]` rows, naming the loss and the fix.
+fn rows(loss: &str, t: &Tensor) -> Result<()> {
+    if t.rank() != 2 {
+        candle_core::bail!(
+            "{loss}: expected [B, D] tensors, one row per example, got {:?}; flatten images with `.flatten_from(1)?`",
+            t.dims()
+        );
+    }
+    Ok(())
+}
+
+/// Stable binary cross-entropy with logits, summed over pixels: $-\log p(x|\ell)$ per row of
+/// `[B, D]` logits and targets, `[B]`.
 ///
 /// On the CPU this is one fused pass (forward and backward) instead of nine tensor
 /// operations; elsewhere it is composed from candle's operations.
 pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    rows("bce_with_logits", logits)?;
+    rows("bce_with_logits", target)?;
+    // The fused op reads whole rows from contiguous memory; a row of 0 pixels costs 0 anyway.
     if logits.device().is_cpu()
         && logits.dtype() == DType::F32
         && target.dtype() == DType::F32
@@ -38,43 +58,52 @@ pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
         // Rows of no pixels have no chunks to sum: the fused op would return too few values.
         && logits.dims().last().is_some_and(|&d| d > 0)
     {
-        return logits.apply_op2(target, FusedBce);
+        return logits.contiguous()?.apply_op2(&target.contiguous()?, FusedBce);
     }
     bce_with_logits_composed(logits, target)
 }
 
 /// The same loss composed from candle operations (any device; the reference for the fused op).
 pub fn bce_with_logits_composed(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    rows("bce_with_logits_composed", logits)?;
+    rows("bce_with_logits_composed", target)?;
     let pos = logits.relu()?;
     let softplus_neg_abs = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
     (pos - logits.mul(target)?)?.add(&softplus_neg_abs)?.sum(D::Minus1)
 }
 
-/// Squared error summed over the last dimension.
+/// Squared error $\sum_i (\hat x_i - x_i)^2$ per row of `[B, D]` predictions and targets, `[B]`.
 pub fn squared_error(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    rows("squared_error", pred)?;
+    rows("squared_error", target)?;
     (pred - target)?.sqr()?.sum(D::Minus1)
 }
 
-/// $\log \mathcal N(x; \mu, \mathrm{diag}\, e^{\log\sigma^2})$ summed over the last dimension
+/// $\log \mathcal N(x; \mu, \mathrm{diag}\, e^{\log\sigma^2})$ per row of `[B, D]` tensors, `[B]`
 /// (the TF tutorial's `log_normal_pdf`).
 pub fn log_normal_pdf(x: &Tensor, mean: &Tensor, logvar: &Tensor) -> Result<Tensor> {
+    rows("log_normal_pdf", x)?;
     let d = (x - mean)?.sqr()?.mul(&logvar.neg()?.exp()?)?;
     ((d + logvar)? + LOG_2PI)?.sum(D::Minus1)? * -0.5
 }
 
-/// $\log \mathcal N(x; 0, I)$ summed over the last dimension.
+/// $\log \mathcal N(x; 0, I)$ per row of `[B, D]` codes, `[B]`.
 pub fn log_standard_normal(x: &Tensor) -> Result<Tensor> {
+    rows("log_standard_normal", x)?;
     (x.sqr()? + LOG_2PI)?.sum(D::Minus1)? * -0.5
 }
 
-/// Analytic KL divergence from $\mathcal N(\mu, \sigma^2)$ to $\mathcal N(0, I)$, summed over latent dims.
+/// Analytic KL divergence from $\mathcal N(\mu, \sigma^2)$ to $\mathcal N(0, I)$ per row of
+/// `[B, latent]` means and log-variances, summed over latent dimensions, `[B]`.
 pub fn kl_standard_normal(mean: &Tensor, logvar: &Tensor) -> Result<Tensor> {
+    rows("kl_standard_normal", mean)?;
     let t = ((logvar + 1.0)? - mean.sqr()?)?.sub(&logvar.exp()?)?;
     t.sum(D::Minus1)? * -0.5
 }
 
-/// Single-sample Monte Carlo estimate of the ELBO per example:
-/// $\log p(x|z) + \log p(z) - \log q(z|x)$ with $z$ drawn from $q(z|x)$ (TF CVAE tutorial).
+/// Single-sample Monte Carlo estimate of the ELBO per example, `[B]`:
+/// $\log p(x|z) + \log p(z) - \log q(z|x)$ with $z$ drawn from $q(z|x)$ (TF CVAE tutorial);
+/// `logits` and `x` are `[B, D]`, `z`, `mean` and `logvar` `[B, latent]`.
 pub fn mc_elbo(logits: &Tensor, x: &Tensor, z: &Tensor, mean: &Tensor, logvar: &Tensor) -> Result<Tensor> {
     let log_px_z = bce_with_logits(logits, x)?.neg()?;
     let log_pz = log_standard_normal(z)?;
@@ -82,21 +111,25 @@ pub fn mc_elbo(logits: &Tensor, x: &Tensor, z: &Tensor, mean: &Tensor, logvar: &
     (log_px_z + log_pz)? - log_qz_x
 }
 
-/// Entropy of independent Bernoulli pixels with means `p`, summed over the last dimension:
+/// Entropy of independent Bernoulli pixels with means `p` (`[B, D]`), per row, `[B]`:
 /// $\sum_i H(p_i)$ with $H(p) = -p\log p - (1-p)\log(1-p)$ and $0 \log 0 = 0$.
 ///
 /// This is the smallest binary cross-entropy any decoder can reach on grey-level targets `p`
 /// ($\mathrm{BCE}(\ell, p) = H(p) + \mathrm{KL}(p\,\|\,\mathrm{sigmoid}(\ell))$), i.e. the floor under the
-/// "negative log-likelihood" of a Bernoulli model trained on grey levels. Values outside
-/// $[0, 1]$ give NaN.
+/// "negative log-likelihood" of a Bernoulli model trained on grey levels. A row with a value
+/// outside $[0, 1]$ (0..255 bytes, say) or a NaN gives NaN: no entropy is defined there.
 pub fn bernoulli_entropy(p: &Tensor) -> Result<Tensor> {
-    // x log x with the log of the clamped value: exactly 0 at x = 0 (0 * finite), no NaN.
-    let x_log_x = |x: &Tensor| -> Result<Tensor> { x.mul(&x.clamp(f32::MIN_POSITIVE, f32::INFINITY)?.log()?) };
+    rows("bernoulli_entropy", p)?;
+    // x log x as x * ln(x + [x == 0]): exactly 0 at x = 0 (0 * ln 1), and the logarithm of a
+    // negative x (p < 0, or 1 - p < 0) is NaN, as the entropy there is undefined.
+    let x_log_x = |x: &Tensor| -> Result<Tensor> { x.mul(&(x + x.eq(0.0)?.to_dtype(x.dtype())?)?.log()?) };
     let q = p.affine(-1.0, 1.0)?;
     (x_log_x(p)? + x_log_x(&q)?)?.sum(D::Minus1)?.neg()
 }
 
-/// $\log \frac1K \sum_k e^{a_{\cdot k}}$ over `dim`, computed as $m + \log \frac1K\sum_k e^{a_k - m}$.
+/// $\log \frac1K \sum_k e^{a_{\cdot k}}$ over `dim` of a tensor of any rank (which loses that
+/// dimension), computed as $m + \log \frac1K\sum_k e^{a_k - m}$ with $m = \max_k a_k$ so that
+/// no exponential overflows.
 pub fn log_mean_exp(a: &Tensor, dim: usize) -> Result<Tensor> {
     if a.dim(dim)? == 0 {
         candle_core::bail!(
@@ -222,6 +255,57 @@ mod tests {
         let rows = bernoulli_entropy(&Tensor::new(&[[0.5f32, 0.5], [0.0, 1.0]], &Device::Cpu).unwrap()).unwrap();
         let rows = rows.to_vec1::<f32>().unwrap();
         assert!((rows[0] as f64 - 2.0 * std::f64::consts::LN_2).abs() < 1e-6 && rows[1] == 0.0, "{rows:?}");
+    }
+
+    #[test]
+    fn bernoulli_entropy_is_nan_where_a_pixel_is_not_a_probability() {
+        // The clamp inside x log x once kept these finite: 0..255 bytes gave -9e6 "nats".
+        let rows = Tensor::new(&[[0.5f32, 1.5], [-0.1, 0.5], [0.5, f32::NAN], [0.0, 1.0]], &Device::Cpu).unwrap();
+        let h = bernoulli_entropy(&rows).unwrap().to_vec1::<f32>().unwrap();
+        assert!(h[..3].iter().all(|v| v.is_nan()) && h[3] == 0.0, "{h:?}");
+    }
+
+    #[test]
+    fn losses_take_rows_only_and_say_how_to_flatten_images() {
+        // Summing the last dimension of image-shaped input gave [B, 1, 28] and no error.
+        let dev = Device::Cpu;
+        let x = Rng::new(1).rand((4, 1, 28, 28), 0.0, 1.0, &dev).unwrap();
+        let l = Rng::new(2).randn((4, 1, 28, 28), &dev).unwrap();
+        let results = [
+            ("bce_with_logits", bce_with_logits(&l, &x)),
+            ("bce_with_logits_composed", bce_with_logits_composed(&l, &x)),
+            ("squared_error", squared_error(&l, &x)),
+            ("log_normal_pdf", log_normal_pdf(&l, &x, &x)),
+            ("log_standard_normal", log_standard_normal(&l)),
+            ("kl_standard_normal", kl_standard_normal(&l, &x)),
+            ("bernoulli_entropy", bernoulli_entropy(&x)),
+            ("bce_with_logits", bce_with_logits(&l.flatten_all().unwrap(), &x.flatten_all().unwrap())),
+        ];
+        for (name, r) in results {
+            let e = r.unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{name}: expected [B, D]")) && e.contains(".flatten_from(1)"), "{e}");
+        }
+        let flat = bce_with_logits(&l.flatten_from(1).unwrap(), &x.flatten_from(1).unwrap()).unwrap();
+        assert_eq!(flat.dims(), &[4]);
+    }
+
+    #[test]
+    fn fused_bce_takes_views_and_empty_rows() {
+        let dev = Device::Cpu;
+        let l = Rng::new(2).randn((6, 5), &dev).unwrap();
+        let x = Rng::new(1).rand((6, 5), 0.0, 1.0, &dev).unwrap();
+        // A transpose and a column slice are not contiguous: the fused op refused them.
+        for (a, b) in [(l.t().unwrap(), x.t().unwrap()), (l.narrow(1, 1, 3).unwrap(), x.narrow(1, 1, 3).unwrap())] {
+            let fused = bce_with_logits(&a, &b).unwrap().to_vec1::<f32>().unwrap();
+            let composed = bce_with_logits_composed(&a, &b).unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(fused.len(), a.dim(0).unwrap());
+            for (p, q) in fused.iter().zip(&composed) {
+                assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+            }
+        }
+        // Rows of no pixels cost nothing (the fused op built a 0-element [3] tensor, and reading it panicked).
+        let empty = Tensor::zeros((3, 0), DType::F32, &dev).unwrap();
+        assert_eq!(bce_with_logits(&empty, &empty).unwrap().to_vec1::<f32>().unwrap(), vec![0.0; 3]);
     }
 
     #[test]

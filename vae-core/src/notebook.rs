@@ -7,11 +7,13 @@
 //! with [`pick`]:
 //!
 //! ```
-//! use vae_core::notebook::{pick, quick_mode_from};
-//! let epochs = pick(10, 2);
-//! assert!(epochs == 10 || epochs == 2);
-//! assert!(quick_mode_from(Some("1")));
-//! assert!(!quick_mode_from(Some("0")));
+//! use vae_core::notebook::{pick, quick_mode_from, QUICK_ENV};
+//! // A doctest is a process of its own: setting the variable here changes nothing elsewhere.
+//! std::env::set_var(QUICK_ENV, "1");
+//! assert_eq!(pick(10, 2), 2);
+//! std::env::set_var(QUICK_ENV, "no");
+//! assert_eq!(pick(10, 2), 10);
+//! assert!(quick_mode_from(Some(" Yes ")) && !quick_mode_from(Some("0")) && !quick_mode_from(None));
 //! ```
 
 /// The environment variable that selects quick mode.

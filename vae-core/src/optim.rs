@@ -26,6 +26,8 @@ use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Result, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use std::sync::Mutex;
 
+/// Adam (Kingma and Ba) with PyTorch's defaults ($\beta_1 = 0.9$, $\beta_2 = 0.999$,
+/// $\varepsilon = 10^{-8}$, no weight decay); see the module doc.
 pub struct Adam {
     vars: Vec<Var>,
     moments: Vec<Mutex<(Vec<f32>, Vec<f32>)>>,
@@ -38,6 +40,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// An optimiser for `vars` with learning rate `lr` (as `Optimizer::new`).
     pub fn new(vars: Vec<Var>, lr: f64) -> Result<Self> {
         <Self as Optimizer>::new(vars, lr)
     }

@@ -33,6 +33,8 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 impl Rng {
+    /// A generator whose whole stream is fixed by `seed` (expanded by SplitMix64, so nearby
+    /// seeds give unrelated streams).
     pub fn new(seed: u64) -> Self {
         let mut st = seed;
         let s = [splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st)];
@@ -45,6 +47,7 @@ impl Rng {
         Self::new(self.next_u64())
     }
 
+    /// The next 64 random bits; every other draw is made from these.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
@@ -100,6 +103,7 @@ impl Rng {
         out
     }
 
+    /// `n` draws of [`uniform`](Self::uniform).
     pub fn uniform_vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.uniform()).collect()
     }

@@ -49,19 +49,30 @@ pub enum Binarization {
     Dynamic,
 }
 
+/// Everything a training run needs besides the model and the data; the [`Default`] is the
+/// PyTorch VAE example's recipe. [`validate`](Self::validate) checks it on its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Passes over the training split (at least 1).
     pub epochs: usize,
+    /// Images per optimisation step; the last batch of an epoch may be smaller. At most the
+    /// training split's size.
     pub batch_size: usize,
+    /// Adam's learning rate at the start (before any milestone).
     pub lr: f64,
     /// Epochs after which the learning rate is multiplied by `gamma`.
     pub milestones: Vec<usize>,
+    /// Factor applied to the learning rate at each milestone (0.1: ten times smaller).
     pub gamma: f64,
+    /// Seeds the shuffling, the reparameterisation noise, binarisation and corruption: the same
+    /// seed, model and data train bit-identical weights.
     pub seed: u64,
-    /// Weight of the KL term (beta-VAE); 1 is the ELBO.
+    /// Weight of the KL term (beta-VAE); 1 is the ELBO. Must be 1 with mc-elbo, unused by bce
+    /// and by autoencoders (see [`objective`](crate::objective)).
     pub beta: f64,
     /// `None`: [`Objective::default_for`] the model.
     pub objective: Option<Objective>,
+    /// Whether training targets are grey levels or fresh binary draws each epoch.
     pub binarization: Binarization,
     /// Denoising: corrupt the inputs, score against clean targets.
     pub corruption: Option<Corruption>,
@@ -158,59 +169,90 @@ impl TrainConfig {
     }
 }
 
-/// What one epoch did. Losses are per image (sum over pixels, mean over images); the loss is
-/// `recon + beta * kl`, and `kl` is reported unweighted on every path.
+/// What one epoch did. Losses are per image (sum over pixels, mean over images), in nats for
+/// the Bernoulli objectives. The loss is `recon + beta * kl` and `kl` is the unweighted KL
+/// (for mse on a VAE even at `beta = 0`), except: with mc-elbo the loss is `recon + kl`, `kl`
+/// being the single-sample estimate of $\log q(z|x) - \log p(z)$; with bce, and on any
+/// autoencoder, `kl` is 0 and the loss is `recon` (the [`objective`](crate::objective) table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
+    /// 1 for the first epoch.
     pub epoch: usize,
+    /// The objective's total, averaged over the epoch's training images, each batch scored by
+    /// the weights of its own step: it lags the weights the epoch ends with.
     pub train_loss: f64,
+    /// The reconstruction part of `train_loss`.
     pub train_recon: f64,
+    /// The KL part of `train_loss`, unweighted by beta.
     pub train_kl: f64,
+    /// The objective on the whole test split after the epoch, in evaluation mode; `None` when
+    /// [`TrainConfig::eval_test`] is off or the test split is empty.
     pub test_loss: Option<f64>,
+    /// The reconstruction part of `test_loss`.
     pub test_recon: Option<f64>,
+    /// The KL part of `test_loss`, unweighted by beta.
     pub test_kl: Option<f64>,
+    /// The learning rate of this epoch (after milestones).
     pub lr: f64,
+    /// Wall-clock time of the training batches (not the test evaluation).
     pub epoch_seconds: f64,
+    /// Training images per second of `epoch_seconds`.
     pub samples_per_s: f64,
 }
 
-/// Per-epoch statistics of a training run.
+/// Per-epoch statistics of a training run. The column getters give one value per epoch, in
+/// order, ready to plot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// One entry per epoch trained, the first epoch first.
     pub epochs: Vec<EpochStats>,
 }
 
 impl History {
+    /// The final epoch's statistics; `None` before any epoch.
     pub fn last(&self) -> Option<&EpochStats> {
         self.epochs.last()
     }
+    /// [`EpochStats::train_loss`] of every epoch.
     pub fn train_loss(&self) -> Vec<f64> {
         self.epochs.iter().map(|e| e.train_loss).collect()
     }
+    /// [`EpochStats::test_loss`] of the epochs that have one: shorter than the others (empty)
+    /// when the test split was not evaluated.
     pub fn test_loss(&self) -> Vec<f64> {
         self.epochs.iter().filter_map(|e| e.test_loss).collect()
     }
+    /// [`EpochStats::train_recon`] of every epoch.
     pub fn train_recon(&self) -> Vec<f64> {
         self.epochs.iter().map(|e| e.train_recon).collect()
     }
+    /// [`EpochStats::train_kl`] of every epoch.
     pub fn train_kl(&self) -> Vec<f64> {
         self.epochs.iter().map(|e| e.train_kl).collect()
     }
+    /// Training time of all epochs, in seconds (test evaluations excluded).
     pub fn total_seconds(&self) -> f64 {
         self.epochs.iter().map(|e| e.epoch_seconds).sum()
     }
 }
 
+/// Trains models with one [`TrainConfig`]; see the [module](self) example. Every check that
+/// needs the model and data (batch size, objective, pixel range, image shape) runs before the
+/// first step, so a mistake costs no training time.
 pub struct Trainer {
+    /// The recipe; [`fit`](Self::fit) validates it each time.
     pub config: TrainConfig,
 }
 
 impl Trainer {
+    /// A trainer for `config` (checked when training starts).
     pub fn new(config: TrainConfig) -> Self {
         Self { config }
     }
 
-    /// Trains `model` on `data.train` (evaluating on `data.test` each epoch).
+    /// Trains `model` in place on `data.train` (evaluating on `data.test` each epoch if
+    /// [`TrainConfig::eval_test`]). Images may be `[N, 784]` or image-shaped
+    /// ([`flatten_images`](crate::models::flatten_images)), f32 in [0, 1].
     pub fn fit(&self, model: &Model, data: &Dataset) -> Result<History> {
         self.fit_with(model, data, |_, _| Ok(()))
     }
@@ -223,10 +265,16 @@ impl Trainer {
         mut on_epoch: impl FnMut(&EpochStats, &Model) -> Result<()>,
     ) -> Result<History> {
         let cfg = &self.config;
-        self.validate(model, &data.train)?;
-        if cfg.eval_test {
-            check_split(model, &data.test, "test")?;
-        }
+        // Image-shaped splits become rows here, once: batches, binarisation, corruption and the
+        // fused steps all read [B, pixels].
+        let train = self.validate(model, &data.train)?;
+        let test = if cfg.eval_test {
+            let test = flat_split(model, &data.test, "test")?;
+            check_split(model, &test, "test")?;
+            test
+        } else {
+            data.test.clone()
+        };
         crate::perf::tune_allocator();
         let objective = cfg.objective.unwrap_or_else(|| Objective::default_for(model));
         let mut opt = Adam::new(model.params().trainable_vars(), cfg.lr)?;
@@ -241,7 +289,7 @@ impl Trainer {
             let mut shuffle_rng = rng.fork();
             let mut noise_rng = rng.fork();
             let (mut sum, mut sum_recon, mut sum_kl, mut seen) = (0f64, 0f64, 0f64, 0usize);
-            for (b, batch) in batches(&data.train, cfg.batch_size, Some(&mut shuffle_rng))?.enumerate() {
+            for (b, batch) in batches(&train, cfg.batch_size, Some(&mut shuffle_rng))?.enumerate() {
                 if cfg.max_batches.is_some_and(|m| b >= m) {
                     break;
                 }
@@ -271,13 +319,13 @@ impl Trainer {
                 seen += n;
             }
             let secs = start.elapsed().as_secs_f64();
-            let test: Option<EvalStats> = if cfg.eval_test && !data.test.is_empty() {
+            let test: Option<EvalStats> = if cfg.eval_test && !test.is_empty() {
                 let test = match cfg.binarization {
-                    Binarization::None => data.test.clone(),
+                    Binarization::None => test.clone(),
                     // A fixed binarisation of the test set, so epochs are comparable.
                     Binarization::Dynamic => Split {
-                        images: dynamic_binarize(&data.test.images, &mut Rng::new(cfg.seed ^ 0x7465_7374))?,
-                        labels: data.test.labels.clone(),
+                        images: dynamic_binarize(&test.images, &mut Rng::new(cfg.seed ^ 0x7465_7374))?,
+                        labels: test.labels.clone(),
                     },
                 };
                 Some(evaluate(model, &test, objective, cfg.beta, cfg.corruption.as_ref(), cfg.seed)?)
@@ -305,9 +353,12 @@ impl Trainer {
         Ok(history)
     }
 
-    fn validate(&self, model: &Model, train: &Split) -> Result<()> {
+    /// Checks the config against `model` and the training split, and returns the split with its
+    /// images as rows.
+    fn validate(&self, model: &Model, train: &Split) -> Result<Split> {
         let cfg = &self.config;
         cfg.validate()?;
+        let train = flat_split(model, train, "training")?;
         if train.is_empty() {
             return Err(Error::config("the training set is empty: nothing to train on"));
         }
@@ -326,15 +377,8 @@ impl Trainer {
                 model.name()
             )));
         }
-        check_split(model, train, "training")?;
-        let dim = train.images.dims().get(1).copied().unwrap_or(0);
-        if dim != model.config().input_dim() {
-            return Err(Error::config(format!(
-                "the data has {dim} pixels per image, the model expects {}",
-                model.config().input_dim()
-            )));
-        }
-        Ok(())
+        check_split(model, &train, "training")?;
+        Ok(train)
     }
 }
 
@@ -349,6 +393,13 @@ fn check_split(model: &Model, split: &Split, which: &str) -> Result<()> {
         }
     }
     check_pixels(split, which)
+}
+
+/// `split` with its images as the `[N, pixels]` rows `model` reads ([`Model::flatten_input`]).
+fn flat_split(model: &Model, split: &Split, which: &str) -> Result<Split> {
+    let what = format!("the {which} images, for {}", model.name());
+    let images = crate::models::flatten_images(&split.images, model.config().input_dim(), &what)?;
+    Ok(Split { images, labels: split.labels.clone() })
 }
 
 /// The models take f32 pixels in [0, 1] (Bernoulli means, sigmoid outputs): anything else trains
@@ -381,15 +432,20 @@ fn check_pixels(split: &Split, which: &str) -> Result<()> {
 /// What one optimisation step did: the batch-mean loss and its parts, and where the time went.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StepOutcome {
+    /// The batch-mean loss ([`LossParts::total`](crate::objective::LossParts::total)).
     pub total: f64,
+    /// Its reconstruction part.
     pub recon: f64,
+    /// Its KL part, unweighted by beta.
     pub kl: f64,
     /// False when the loss was not finite: then the weights were left alone.
     pub updated: bool,
+    /// The forward pass and loss, in seconds (0 on the fused path).
     pub forward_seconds: f64,
     /// The backward pass; on the fused path, forward and backward together (one pass there,
     /// `forward_seconds` 0).
     pub backward_seconds: f64,
+    /// The Adam update, in seconds.
     pub optimizer_seconds: f64,
 }
 
@@ -440,6 +496,7 @@ impl Fused {
 }
 
 impl Stepper {
+    /// A stepper for `model` and `objective`, fused where it can be (checked once, here).
     pub fn new(model: &Model, objective: Objective, beta: f64) -> Self {
         let allowed = std::env::var("VAE_FUSED").map_or(true, |v| v != "0");
         let fused = match objective {

@@ -66,6 +66,42 @@ fn the_kl_is_reported_unweighted_whatever_beta_is() {
 }
 
 #[test]
+fn image_shaped_splits_train_exactly_as_their_rows() {
+    // The trainer read dims()[1] as the pixel count and refused [N, 1, 28, 28] ("1 pixels per
+    // image") although the model takes it; the fused steps read [B, 784] rows only.
+    let data = common::blob_dataset(64, 16);
+    let shaped = |dims: &[usize]| {
+        let split = |s: &Split| Split {
+            images: s.images.reshape([&[s.len()], dims].concat()).unwrap(),
+            labels: s.labels.clone(),
+        };
+        vae_core::data::Dataset { train: split(&data.train), test: split(&data.test), ..data.clone() }
+    };
+    // Dense and conv VAE (fused steps), dense autoencoder (fused), batch norm (autograd).
+    for name in ["mlp-vae", "conv-vae", "mlp-ae", "deep-vae-2d"] {
+        let run = |d: &vae_core::data::Dataset| {
+            let m = Model::from_name(name, Some(2), 0, &Device::Cpu).unwrap();
+            let h = Trainer::new(quiet(1)).fit(&m, d).unwrap();
+            (common::weights(&m), h.epochs[0].train_loss, h.epochs[0].test_loss)
+        };
+        let rows = run(&data);
+        assert!(rows.1.is_finite() && rows.2.is_some_and(f64::is_finite), "{name}");
+        for dims in [&[1, 28, 28][..], &[28, 28]] {
+            assert!(run(&shaped(dims)) == rows, "{name}: {dims:?} images trained differently from rows");
+        }
+    }
+    let m = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
+    let e = Trainer::new(quiet(1)).fit(&m, &shaped(&[1, 56, 14])).unwrap_err().to_string();
+    assert!(
+        e.contains("the training images, for mlp-vae: expected [B, 784] or [B, 1, 28, 28], got [64, 1, 56, 14]"),
+        "{e}"
+    );
+    let odd_test = vae_core::data::Dataset { test: shaped(&[2, 392]).test, ..data.clone() };
+    let e = Trainer::new(quiet(1)).fit(&m, &odd_test).unwrap_err().to_string();
+    assert!(e.contains("the test images, for mlp-vae: expected [B, 784]"), "{e}");
+}
+
+#[test]
 fn images_that_are_not_f32_pixels_in_0_1_are_refused() {
     let m = Model::from_name("mlp-vae", Some(2), 0, &Device::Cpu).unwrap();
     let fit = |data: &vae_core::data::Dataset| Trainer::new(quiet(1)).fit(&m, data).unwrap_err().to_string();

@@ -1,8 +1,9 @@
 //! Mini-batches: seeded shuffling and dynamic binarisation.
 //!
-//! Dynamic binarisation treats each grey pixel $x \in [0,1]$ as the probability of a black
-//! one and draws a fresh $b \sim \mathrm{Bernoulli}(x)$ every epoch, the standard protocol for
-//! likelihoods on binarised MNIST. Static binarisation ([`Split::binarized`]) thresholds once.
+//! Dynamic binarisation treats each grey pixel $x \in \[0,1\]$ as the probability that it is ink
+//! (MNIST stores the digit's strokes as 1 and the background as 0) and draws a fresh
+//! $b \sim \mathrm{Bernoulli}(x)$ every epoch, the standard protocol for likelihoods on
+//! binarised MNIST. Static binarisation ([`Split::binarized`]) thresholds once.
 //!
 //! ```
 //! # fn main() -> vae_core::Result<()> {
@@ -26,14 +27,18 @@ use candle_core::{DType, Tensor};
 /// One mini-batch: images `[B, D]` and labels `[B]`.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// `[B, D]` pixels, rows of the split in the batch's order.
     pub images: Tensor,
+    /// `[B]` u32 class indices, in the same order as `images`.
     pub labels: Tensor,
 }
 
 impl Batch {
+    /// The number of examples, B.
     pub fn len(&self) -> usize {
         self.images.dims()[0]
     }
+    /// Whether the batch holds no example.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -18,11 +18,25 @@ use crate::rng::Rng;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+/// A way of damaging images, for a denoising autoencoder to learn to undo (the module doc
+/// gives the formulas).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Corruption {
-    Gaussian { std: f32 },
-    SaltPepper { p: f32 },
-    Mask { p: f32 },
+    /// Additive Gaussian noise, clipped back to [0, 1].
+    Gaussian {
+        /// Standard deviation of the noise, in pixel units (0.5 is heavy for MNIST).
+        std: f32,
+    },
+    /// Each pixel, with probability `p`, becomes 0 or 1 (even odds).
+    SaltPepper {
+        /// The fraction of pixels hit, from 0 to 1.
+        p: f32,
+    },
+    /// Each pixel, with probability `p`, becomes 0 (background).
+    Mask {
+        /// The fraction of pixels blanked, from 0 to 1.
+        p: f32,
+    },
 }
 
 impl Corruption {
@@ -43,8 +57,9 @@ impl Corruption {
         }
     }
 
-    /// `x` corrupted; an error if the amount has a [`problem`](Self::problem) (a probability
-    /// of 3 masked every pixel without a word).
+    /// A corrupted copy of `x` (f32 pixels in [0, 1], any shape), with fresh noise from `rng`;
+    /// the result stays in [0, 1]. An error, before any noise is drawn, for an amount that
+    /// [`problem`](Self::problem) refuses.
     pub fn apply(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         if let Some(why) = self.problem() {
             return Err(Error::config(format!("corruption {why}")));
@@ -110,13 +125,13 @@ mod tests {
     }
 
     #[test]
-    fn an_amount_with_a_problem_is_refused_by_apply_itself() {
-        // Before: Mask { p: 3.0 } masked every pixel, and evaluate returned stats for it.
+    fn amounts_that_make_no_sense_are_refused_by_apply_too() {
+        // apply did not ask problem(): a mask "probability" of 3 blanked every pixel silently.
         for c in
             [Corruption::Mask { p: 3.0 }, Corruption::SaltPepper { p: -0.1 }, Corruption::Gaussian { std: f32::NAN }]
         {
             let e = c.apply(&ones(), &mut Rng::new(0)).unwrap_err().to_string();
-            assert!(e.contains(&c.problem().unwrap()), "{e}");
+            assert!(e.contains("corruption") && e.contains(&c.problem().unwrap()), "{e}");
         }
     }
 

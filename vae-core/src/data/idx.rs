@@ -27,7 +27,9 @@ pub const MAX_ELEMENTS: u64 = 1 << 31;
 /// An IDX array of unsigned bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdxArray {
+    /// The sizes of the array's dimensions, outermost first (`[N, 28, 28]` for images).
     pub dims: Vec<usize>,
+    /// The bytes in row-major order: `dims.iter().product()` of them.
     pub data: Vec<u8>,
 }
 

@@ -18,12 +18,18 @@ use crate::rng::Rng;
 use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 
+/// File name (without `.gz`) of the training images, as both data sets ship it.
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+/// File name of the training labels.
 pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+/// File name of the test images.
 pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+/// File name of the test labels.
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
+/// MNIST's class names: label `i` is the digit `i`.
 pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+/// Fashion-MNIST's class names, indexed by label.
 pub const FASHION_CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
@@ -41,7 +47,8 @@ pub fn data_root() -> PathBuf {
 /// One split (train or test) of an image data set.
 #[derive(Clone, Debug)]
 pub struct Split {
-    /// `[N, H*W]` f32 in [0, 1].
+    /// `[N, H*W]` f32 in [0, 1] as loaded, 1 being ink. Models and the trainer also take
+    /// `[N, 1, H, W]` ([`flatten_images`](crate::models::flatten_images)).
     pub images: Tensor,
     /// `[N]` u32 class indices.
     pub labels: Tensor,
@@ -53,6 +60,7 @@ impl Split {
     pub fn len(&self) -> usize {
         self.images.dims().first().copied().unwrap_or(0)
     }
+    /// Whether the split holds no example.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -101,11 +109,17 @@ impl Split {
 /// An image classification data set with train and test splits.
 #[derive(Clone, Debug)]
 pub struct Dataset {
+    /// For titles and reports (`MNIST`, `Fashion-MNIST`).
     pub name: String,
+    /// What models are trained on.
     pub train: Split,
+    /// Held out: what losses, likelihoods and figures are measured on.
     pub test: Split,
+    /// The name of each label, indexed by label (`class_names[3]` names label 3).
     pub class_names: Vec<String>,
+    /// Image height in pixels (28).
     pub height: usize,
+    /// Image width in pixels (28).
     pub width: usize,
 }
 
@@ -142,9 +156,11 @@ impl Dataset {
         })
     }
 
+    /// Pixels per image, `height * width`: the width of the image rows.
     pub fn pixels(&self) -> usize {
         self.height * self.width
     }
+    /// The number of classes, `class_names.len()`.
     pub fn num_classes(&self) -> usize {
         self.class_names.len()
     }
@@ -235,6 +251,8 @@ fn check_labels(lab: &IdxArray, path: &Path, num_classes: usize) -> Result<()> {
 pub struct Mnist;
 
 impl Mnist {
+    /// The four IDX files of MNIST from `dir` (each raw or `.gz`), images as `[N, 784]` f32 in
+    /// [0, 1]. A missing file's error names the command that fetches it.
     pub fn load(dir: impl AsRef<Path>) -> Result<Dataset> {
         Dataset::load_idx_dir(dir, "MNIST", &MNIST_CLASSES)
     }
@@ -248,6 +266,7 @@ impl Mnist {
 pub struct FashionMnist;
 
 impl FashionMnist {
+    /// As [`Mnist::load`], for Fashion-MNIST's files in `dir`.
     pub fn load(dir: impl AsRef<Path>) -> Result<Dataset> {
         Dataset::load_idx_dir(dir, "Fashion-MNIST", &FASHION_CLASSES)
     }

@@ -81,6 +81,7 @@ impl LatentPoints for Vec<Vec<f32>> {
 /// Page options; set through the `with_*` methods of [`Explorer`].
 #[derive(Clone, Debug)]
 pub struct ExplorerOptions {
+    /// The page's heading and `<title>`.
     pub title: String,
     /// The two latent dimensions spanning the plane at first (changeable in the page), as
     /// 0-based indices into `z`; the page names dimension `i` z`i + 1`, as the course writes
@@ -166,6 +167,7 @@ impl Explorer {
         Ok(Self { spec, points, dim: if n > 0 { dim } else { 0 }, labels: labels.to_vec(), class_names, options })
     }
 
+    /// The page's heading and `<title>`.
     pub fn with_title(mut self, title: impl Into<String>) -> Self {
         self.options.title = title.into();
         self
@@ -194,6 +196,8 @@ impl Explorer {
         Ok(self)
     }
 
+    /// At most `max_points` codes go into the page (evenly spaced), to keep its size and
+    /// drawing time down.
     pub fn with_max_points(mut self, max_points: usize) -> Self {
         self.options.max_points = max_points;
         self
@@ -211,10 +215,12 @@ impl Explorer {
         self
     }
 
+    /// The options set so far.
     pub fn options(&self) -> &ExplorerOptions {
         &self.options
     }
 
+    /// The decoder the page runs.
     pub fn spec(&self) -> &DecoderSpec {
         &self.spec
     }

@@ -42,9 +42,13 @@ use crate::{Error, Result};
 /// The nonlinearity applied after a layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
+    /// `x`: no nonlinearity (the output layer of a logits decoder).
     Identity,
+    /// `max(x, 0)`.
     Relu,
+    /// `tanh(x)`.
     Tanh,
+    /// `1 / (1 + e^-x)`.
     Sigmoid,
     /// `x` for `x > 0`, `slope * x` otherwise.
     LeakyRelu(f32),
@@ -53,6 +57,7 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The nonlinearity at `x`, as the page's JavaScript computes it.
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Activation::Identity => x,
@@ -97,21 +102,48 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
 #[derive(Clone, Debug, PartialEq)]
 pub enum DecoderLayer {
     /// `y = W x + b`; `weight` is `[out_dim, in_dim]` row-major (as `candle_nn::Linear`).
-    Dense { weight: Vec<f32>, bias: Vec<f32>, in_dim: usize, out_dim: usize, activation: Activation },
+    Dense {
+        /// `out_dim * in_dim` values.
+        weight: Vec<f32>,
+        /// `out_dim` values.
+        bias: Vec<f32>,
+        /// Inputs per example.
+        in_dim: usize,
+        /// Outputs per example.
+        out_dim: usize,
+        /// Applied to `y`.
+        activation: Activation,
+    },
     /// `[C*H*W] -> [C, H, W]`, channel-major (candle's `reshape`): only the shape changes.
-    Reshape { channels: usize, height: usize, width: usize },
+    Reshape {
+        /// C.
+        channels: usize,
+        /// H.
+        height: usize,
+        /// W.
+        width: usize,
+    },
     /// Transposed 2-D convolution; `weight` is `[c_in, c_out, kernel, kernel]`.
     ConvTranspose2d {
+        /// `c_in * c_out * kernel * kernel` values.
         weight: Vec<f32>,
+        /// `c_out` values.
         bias: Vec<f32>,
+        /// Input channels.
         c_in: usize,
+        /// Output channels.
         c_out: usize,
+        /// Side of the square kernel.
         kernel: usize,
+        /// Output pixels per input pixel along each axis.
         stride: usize,
+        /// Rows and columns cut from every side of the full output (PyTorch's `padding`).
         padding: usize,
+        /// Rows and columns added at the bottom and right (PyTorch's `output_padding`).
         output_padding: usize,
         /// Rows and columns cut at the end, see [`crate::ops::conv_transpose2d_cropped`].
         crop_end: usize,
+        /// Applied to the output.
         activation: Activation,
     },
 }
@@ -128,12 +160,16 @@ pub enum OutputKind {
 /// Everything the explorer needs to run a decoder: its layers and how to read its output.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecoderSpec {
+    /// Dimensions of the code the decoder takes (labels not counted).
     pub latent_dim: usize,
+    /// Applied in order to the code.
     pub layers: Vec<DecoderLayer>,
+    /// How to turn the last layer's output into pixels.
     pub output: OutputKind,
     /// Output image size; the decoder produces `channels * height * width` values with
     /// `channels` 1 (grey) or 3 (RGB, channel-major).
     pub height: usize,
+    /// Output image width (see `height`).
     pub width: usize,
     /// `Some(k)` for a conditional decoder, whose input is `concat(z, one_hot(label, k))`.
     pub conditional_classes: Option<usize>,

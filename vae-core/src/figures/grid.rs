@@ -2,10 +2,10 @@
 //! decoded manifolds, interpolations).
 //!
 //! Pixel values `v` are clamped to `[0, 1]` (NaN counts as 0) and drawn as grey `round(255 v)`,
-//! so 1 is white ink on a black tile, as MNIST stores it. Each tile is upscaled by an integer
+//! so ink (1, as MNIST stores the digit's strokes) is drawn white on a black tile. Each tile is upscaled by an integer
 //! factor with nearest-neighbour sampling, so pixels stay sharp. Optional per-tile captions
 //! (drawn below each tile), row titles (left) and a title (top, centred over the tiles) use the
-//! built-in [`font`](super::font); no system fonts are needed.
+//! built-in [`font`]; no system fonts are needed.
 //!
 //! Tiles fill the grid row by row: tile `i` is at row `i / cols`, column `i % cols`.
 //!

@@ -45,10 +45,12 @@ impl Raster {
         Ok(Self { width, height, data })
     }
 
+    /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.width
     }
 
+    /// Height in pixels.
     pub fn height(&self) -> u32 {
         self.height
     }

@@ -17,10 +17,12 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+/// The sizes of a [`ConvAutoencoder`]; the default is 16 and 32 channels, a 16-dimensional code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvAeConfig {
     /// Channels after the first and second convolution.
     pub channels: [usize; 2],
+    /// Dimensions of the code.
     pub latent: usize,
 }
 
@@ -30,10 +32,15 @@ impl Default for ConvAeConfig {
     }
 }
 
+/// Two stride-2 convolutions with ReLU, then a dense layer to the code (or, in the
+/// [`ConvVae`](super::ConvVae), to the mean and log-variance).
 #[derive(Clone, Debug)]
 pub struct ConvEncoder {
+    /// 28x28 in, 1 channel.
     pub conv1: Conv2d,
+    /// Halves the feature maps again.
     pub conv2: Conv2d,
+    /// The flattened feature maps to the code.
     pub code: Linear,
 }
 
@@ -48,10 +55,15 @@ impl Module for ConvEncoder {
     }
 }
 
+/// A dense ReLU layer from the code to small feature maps, then transposed convolutions up to
+/// 28x28 pixel logits (ReLU after all but the last).
 #[derive(Clone, Debug)]
 pub struct ConvDecoder {
+    /// The code to `start`'s feature maps, flattened.
     pub fc: Linear,
+    /// Applied in order; at least one.
     pub deconvs: Vec<ConvTranspose2d>,
+    /// `(channels, height, width)` that `fc`'s output is reshaped to.
     pub start: (usize, usize, usize),
 }
 
@@ -76,13 +88,17 @@ impl Module for ConvDecoder {
     }
 }
 
+/// The convolutional autoencoder of the module doc.
 #[derive(Clone, Debug)]
 pub struct ConvAutoencoder {
+    /// Images to codes.
     pub encoder: ConvEncoder,
+    /// Codes to pixel logits.
     pub decoder: ConvDecoder,
 }
 
 impl ConvAutoencoder {
+    /// Builds the layers with weights from `vb` (`encoder.*` and `decoder.*`).
     pub fn new(cfg: &ConvAeConfig, vb: VarBuilder) -> Result<Self> {
         let [c1, c2] = cfg.channels;
         let e = vb.pp("encoder");

@@ -22,9 +22,12 @@ use candle_core::Result;
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+/// The sizes of a [`ConvVae`]: only the code's; the layers are the tutorial's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvVaeConfig {
+    /// Dimensions of the code (the tutorial's is 2).
     pub latent: usize,
+    /// How the decoder's transposed convolutions are cropped.
     /// Checkpoints written before this field existed used PyTorch's padding: they load as
     /// [`DeconvPadding::Torch`] and decode as they were trained.
     #[serde(default = "DeconvPadding::legacy")]
@@ -56,15 +59,19 @@ impl DeconvPadding {
     }
 }
 
+/// The convolutional VAE of the module doc.
 #[derive(Clone, Debug)]
 pub struct ConvVae {
     /// Outputs `2 * latent`: mean, then log-variance.
     pub encoder: ConvEncoder,
+    /// Codes to pixel logits.
     pub decoder: ConvDecoder,
+    /// Dimensions of the code.
     pub latent: usize,
 }
 
 impl ConvVae {
+    /// Builds the layers, Keras-initialised, with weights from `vb` (`encoder.*` and `decoder.*`).
     pub fn new(cfg: &ConvVaeConfig, vb: VarBuilder) -> Result<Self> {
         // Keras's initialisers, as in the tutorial whose ELBO curve this model reproduces.
         let k = InitScheme::Keras;

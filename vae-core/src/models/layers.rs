@@ -24,8 +24,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
+    /// max(x, 0)
     Relu,
+    /// tanh x, in (-1, 1)
     Tanh,
+    /// 1 / (1 + e^-x), in (0, 1)
     Sigmoid,
     /// max(x, 0.01 x)
     LeakyRelu,
@@ -35,6 +38,7 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The non-linearity applied element-wise to `x`.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Activation::Relu => x.relu(),
@@ -53,6 +57,7 @@ impl Activation {
         Self::ALL.into_iter().find(|a| a.name() == name.replace('-', "_"))
     }
 
+    /// The snake-case name that [`from_name`](Self::from_name), configs and the CLI use.
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Relu => "relu",
@@ -104,12 +109,18 @@ pub fn linear_with(in_dim: usize, out_dim: usize, scheme: InitScheme, vb: VarBui
 /// 2-D convolution with square kernels.
 #[derive(Clone, Debug)]
 pub struct Conv2d {
+    /// `[c_out, c_in, k, k]`.
     pub weight: Tensor,
+    /// `[c_out]`.
     pub bias: Tensor,
+    /// Step between output pixels, in input pixels (2 halves the feature maps).
     pub stride: usize,
+    /// Zeros added on every side of the input.
     pub padding: usize,
 }
 
+/// A `k`x`k` convolution from `c_in` to `c_out` channels, initialised as PyTorch does, with
+/// weights from `vb` (`weight`, `bias`).
 pub fn conv2d(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, vb: VarBuilder) -> Result<Conv2d> {
     conv2d_with(c_in, c_out, k, stride, padding, InitScheme::Torch, vb)
 }
@@ -162,15 +173,22 @@ impl Conv2d {
 /// rows and columns cut at the bottom and right; see [`crate::ops::conv_transpose2d_cropped`]).
 #[derive(Clone, Debug)]
 pub struct ConvTranspose2d {
+    /// `[c_in, c_out, k, k]` (PyTorch's layout for a transposed convolution).
     pub weight: Tensor,
+    /// `[c_out]`.
     pub bias: Tensor,
+    /// Output pixels per input pixel along each axis (2 doubles the feature maps).
     pub stride: usize,
+    /// Rows and columns cut from every side of the full output.
     pub padding: usize,
+    /// Rows and columns added at the bottom and right, to reach an even size.
     pub output_padding: usize,
     /// Rows and columns cut at the end: 1 where TensorFlow's `padding='same'` puts an odd surplus.
     pub crop_end: usize,
 }
 
+/// A `k`x`k` transposed convolution from `c_in` to `c_out` channels, initialised as PyTorch
+/// does, with weights from `vb` (`weight`, `bias`).
 pub fn conv_transpose2d(
     c_in: usize,
     c_out: usize,
@@ -264,6 +282,7 @@ pub struct BatchNorm1d {
     running_var: Var,
 }
 
+/// Batch norm over `features` columns: scale 1, shift 0, running mean 0 and variance 1, from `vb`.
 pub fn batch_norm1d(features: usize, vb: VarBuilder) -> Result<BatchNorm1d> {
     let gamma = vb.get_with_hints(features, "weight", Init::Const(1.0))?;
     let beta = vb.get_with_hints(features, "bias", Init::Const(0.0))?;
@@ -315,6 +334,8 @@ pub struct DenseStack {
     activation: Activation,
 }
 
+/// Dense layers of widths `sizes` from `in_dim` inputs (`fc0`, `fc1`, ... in `vb`), each
+/// followed by batch norm (`bn0`, ...) if `batch_norm`, then `activation`.
 pub fn dense_stack(
     in_dim: usize,
     sizes: &[usize],
@@ -334,6 +355,7 @@ pub fn dense_stack(
 }
 
 impl DenseStack {
+    /// Outputs per row: the last layer's width, or `in_dim` for a stack of no layers.
     pub fn out_dim(&self, in_dim: usize) -> usize {
         self.layers.last().map(|(l, _)| l.weight().dim(0).unwrap_or(in_dim)).unwrap_or(in_dim)
     }
@@ -341,9 +363,11 @@ impl DenseStack {
     pub fn layers(&self) -> impl Iterator<Item = (&Linear, Option<&BatchNorm1d>)> {
         self.layers.iter().map(|(l, b)| (l, b.as_ref()))
     }
+    /// The non-linearity after each layer.
     pub fn activation(&self) -> Activation {
         self.activation
     }
+    /// Whether any layer has batch norm (the fused training steps do not cover it).
     pub fn has_batch_norm(&self) -> bool {
         self.layers.iter().any(|(_, b)| b.is_some())
     }

@@ -22,11 +22,17 @@ use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+/// The sizes of an [`MlpAutoencoder`]; see the presets [`classic_2d`](Self::classic_2d) and
+/// [`shallow`](Self::shallow).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MlpAeConfig {
+    /// Pixels per image (784).
     pub input_dim: usize,
+    /// Hidden layer widths from the image inward; the decoder mirrors them.
     pub hidden: Vec<usize>,
+    /// Dimensions of the code.
     pub latent: usize,
+    /// The hidden layers' non-linearity.
     pub activation: Activation,
     /// Label one-hot fed to encoder and decoder (a conditional autoencoder).
     #[serde(default)]
@@ -47,7 +53,9 @@ impl MlpAeConfig {
 /// $x \mapsto z$: dense layers, then a linear code layer.
 #[derive(Clone, Debug)]
 pub struct MlpEncoder {
+    /// The hidden layers.
     pub body: DenseStack,
+    /// The last hidden layer to the code (no activation).
     pub code: Linear,
     num_classes: Option<usize>,
 }
@@ -55,7 +63,9 @@ pub struct MlpEncoder {
 /// $z \mapsto$ pixel logits: the encoder mirrored.
 #[derive(Clone, Debug)]
 pub struct MlpDecoder {
+    /// The hidden layers.
     pub body: DenseStack,
+    /// The last hidden layer to the pixel logits (no activation).
     pub out: Linear,
     num_classes: Option<usize>,
 }
@@ -76,7 +86,9 @@ pub struct DenseShape<'a> {
     pub input_dim: usize,
     /// Hidden layer widths from the image inward; the decoder uses them in reverse.
     pub hidden: &'a [usize],
+    /// The hidden layers' non-linearity.
     pub activation: Activation,
+    /// Batch norm after every hidden layer.
     pub batch_norm: bool,
     /// Classes of a conditional model, whose label goes in one-hot beside the input.
     pub classes: Option<usize>,
@@ -90,6 +102,8 @@ impl MlpEncoder {
         let last = shape.hidden.last().copied().unwrap_or(in_dim);
         Ok(Self { body, code: linear(last, out_dim, vb.pp("code"))?, num_classes: shape.classes })
     }
+    /// `out_dim` values per row of `x` (`[B, input_dim]`); `labels` for a conditional model,
+    /// `train` for batch norm's training mode.
     pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let x = cond_input(x, labels, self.num_classes)?;
         self.code.forward(&self.body.forward_t(&x, train)?)
@@ -128,11 +142,14 @@ impl Module for MlpDecoder {
 /// The fully connected autoencoder: encoder and decoder are usable on their own.
 #[derive(Clone, Debug)]
 pub struct MlpAutoencoder {
+    /// Images to codes.
     pub encoder: MlpEncoder,
+    /// Codes to pixel logits.
     pub decoder: MlpDecoder,
 }
 
 impl MlpAutoencoder {
+    /// Builds the layers with weights from `vb` (`encoder.*` and `decoder.*`).
     pub fn new(cfg: &MlpAeConfig, vb: VarBuilder) -> Result<Self> {
         let shape = DenseShape {
             input_dim: cfg.input_dim,

@@ -24,14 +24,23 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+/// The sizes of an [`MlpVae`]; the default is the PyTorch example's, see also
+/// [`deep_2d`](Self::deep_2d) and [`conditional`](Self::conditional).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MlpVaeConfig {
+    /// Pixels per image (784).
     pub input_dim: usize,
+    /// Hidden layer widths from the image inward; the decoder mirrors them.
     pub hidden: Vec<usize>,
+    /// Dimensions of the code.
     pub latent: usize,
+    /// The hidden layers' non-linearity.
     pub activation: Activation,
+    /// Batch norm after every hidden layer (it leaves the model to candle's autograd: the fused
+    /// step does not cover it).
     #[serde(default)]
     pub batch_norm: bool,
+    /// Classes of a conditional VAE, whose one-hot label goes in beside the image and the code.
     #[serde(default)]
     pub num_classes: Option<usize>,
 }
@@ -61,18 +70,26 @@ impl MlpVaeConfig {
     }
 }
 
+/// The encoder's log-variance is clamped to [`LOGVAR_MIN`], [`LOGVAR_MAX`], so that
+/// $\sigma^2$ stays between $10^{-13}$ and $5 \cdot 10^8$: whatever an encoder outputs,
+/// $e^{\pm\log\sigma^2}$ in the KL and the Gaussian density stay finite in f32.
 pub const LOGVAR_MIN: f64 = -30.0;
+/// The upper clamp of the log-variance (see [`LOGVAR_MIN`]).
 pub const LOGVAR_MAX: f64 = 20.0;
 
 /// The dense VAE. `encoder` outputs `2 * latent` values: mean, then log-variance.
 #[derive(Clone, Debug)]
 pub struct MlpVae {
+    /// Images to mean and log-variance.
     pub encoder: MlpEncoder,
+    /// Codes to pixel logits.
     pub decoder: MlpDecoder,
+    /// Dimensions of the code.
     pub latent: usize,
 }
 
 impl MlpVae {
+    /// Builds the layers with weights from `vb` (`encoder.*` and `decoder.*`).
     pub fn new(cfg: &MlpVaeConfig, vb: VarBuilder) -> Result<Self> {
         let shape = DenseShape {
             input_dim: cfg.input_dim,

@@ -43,9 +43,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelConfig {
+    /// A dense autoencoder (`mlp-ae`, `mlp-ae-2d`).
     MlpAe(MlpAeConfig),
+    /// A convolutional autoencoder (`conv-ae`).
     ConvAe(ConvAeConfig),
+    /// A dense VAE, conditional when it has classes (`mlp-vae`, `deep-vae-2d`, `cvae`).
     MlpVae(MlpVaeConfig),
+    /// The convolutional VAE of the TensorFlow tutorial (`conv-vae`).
     ConvVae(ConvVaeConfig),
 }
 
@@ -103,6 +107,7 @@ impl ModelConfig {
             .unwrap_or_else(|| self.kind())
     }
 
+    /// Dimensions of the code $z$.
     pub fn latent(&self) -> usize {
         match self {
             ModelConfig::MlpAe(c) => c.latent,
@@ -112,6 +117,7 @@ impl ModelConfig {
         }
     }
 
+    /// Sets the code's dimensions (any architecture: only the code layers change size).
     pub fn set_latent(&mut self, z: usize) {
         match self {
             ModelConfig::MlpAe(c) => c.latent = z,
@@ -121,6 +127,7 @@ impl ModelConfig {
         }
     }
 
+    /// Whether the model is a VAE: its encoder gives a distribution $q(z|x)$, not a point.
     pub fn is_variational(&self) -> bool {
         matches!(self, ModelConfig::MlpVae(_) | ModelConfig::ConvVae(_))
     }
@@ -160,6 +167,7 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// The number of classes a conditional model takes labels from; `None` for the others.
     pub fn num_classes(&self) -> Option<usize> {
         match self {
             ModelConfig::MlpAe(c) => c.num_classes,
@@ -235,7 +243,10 @@ impl ModelConfig {
 /// autoencoder (mean only).
 #[derive(Clone, Debug)]
 pub struct Posterior {
+    /// $\mu$, `[B, latent]`: the code of each image (for an autoencoder, the code itself).
     pub mean: Tensor,
+    /// $\log\sigma^2$, `[B, latent]`, for a VAE; `None` for an autoencoder. The log keeps
+    /// $\sigma^2 = e^{\log\sigma^2}$ positive without a constraint on the network.
     pub logvar: Option<Tensor>,
 }
 
@@ -251,6 +262,8 @@ impl Posterior {
             }
         }
     }
+    /// $\sigma = e^{\log\sigma^2 / 2}$, `[B, latent]`: how far the posterior spreads around the
+    /// mean in each dimension; `None` for an autoencoder.
     pub fn std(&self) -> Result<Option<Tensor>> {
         Ok(match &self.logvar {
             Some(lv) => Some((lv * 0.5)?.exp()?),
@@ -316,24 +329,31 @@ impl Model {
         Self::new(ModelConfig::from_name(name, latent)?, seed, device)
     }
 
+    /// The architecture, as a checkpoint stores it.
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
+    /// The weights (candle `Var`s, shared with every clone of the model), by name.
     pub fn params(&self) -> &Params {
         &self.params
     }
+    /// Where the weights live; inputs must be on the same device.
     pub fn device(&self) -> &Device {
         &self.device
     }
+    /// [`ModelConfig::latent`]: the width of the codes `encode` gives and `decode` takes.
     pub fn latent_dim(&self) -> usize {
         self.config.latent()
     }
+    /// [`ModelConfig::is_variational`].
     pub fn is_variational(&self) -> bool {
         self.config.is_variational()
     }
+    /// [`ModelConfig::num_classes`]: `Some` when `encode` and `decode` need labels.
     pub fn num_classes(&self) -> Option<usize> {
         self.config.num_classes()
     }
+    /// [`ModelConfig::kind`]: the architecture family.
     pub fn kind(&self) -> &'static str {
         self.config.kind()
     }
@@ -348,7 +368,7 @@ impl Model {
     pub fn encode_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Posterior> {
         self.check_labels_wanted(labels)?;
         check_rows("encode", "images", x)?;
-        let x = self.check_input(x)?;
+        let x = self.flatten_input(x)?;
         Ok(match &self.net {
             Net::MlpAe(m) => Posterior { mean: m.encoder.forward_t(&x, labels, train)?, logvar: None },
             Net::ConvAe(m) => Posterior { mean: m.encoder.forward(&x)?, logvar: None },
@@ -382,7 +402,8 @@ impl Model {
         })
     }
 
-    /// $q(z|x)$ in evaluation mode.
+    /// $q(z|x)$ in evaluation mode, for images `[B, 784]`, `[B, 1, 28, 28]` or `[B, 28, 28]`
+    /// ([`flatten_images`]) and, for a conditional model, their labels (`[B]` class indices).
     pub fn encode(&self, x: &Tensor, labels: Option<&Tensor>) -> Result<Posterior> {
         self.encode_t(x, labels, false)
     }
@@ -407,7 +428,7 @@ impl Model {
         self.decode(&z, labels)
     }
 
-    /// The encoder's and decoder's dense and convolution layers, for exporting (explorer).
+    /// The decoder of a dense model, for exporting it (explorer).
     pub fn mlp_decoder(&self) -> Option<&mlp_ae::MlpDecoder> {
         match &self.net {
             Net::MlpAe(m) => Some(&m.decoder),
@@ -422,18 +443,21 @@ impl Model {
             _ => None,
         }
     }
+    /// The dense autoencoder itself, for its fused CPU training step.
     pub fn mlp_autoencoder(&self) -> Option<&MlpAutoencoder> {
         match &self.net {
             Net::MlpAe(m) => Some(m),
             _ => None,
         }
     }
+    /// The conv VAE itself, for its fused CPU training step.
     pub fn conv_vae(&self) -> Option<&ConvVae> {
         match &self.net {
             Net::ConvVae(m) => Some(m),
             _ => None,
         }
     }
+    /// The decoder of a convolutional model, for exporting it (explorer).
     pub fn conv_decoder(&self) -> Option<&conv_ae::ConvDecoder> {
         match &self.net {
             Net::ConvAe(m) => Some(&m.decoder),
@@ -459,12 +483,48 @@ impl Model {
         }
     }
 
-    fn check_input(&self, x: &Tensor) -> Result<Tensor> {
-        let d = self.config.input_dim();
-        match x.dims() {
-            [_, n] if *n == d => Ok(x.clone()),
-            [b, 1, h, w] if h * w == d => Ok(x.reshape((*b, d))?),
-            dims => Err(Error::config(format!("{} expects images of shape [B, {d}], got {dims:?}", self.name()))),
+    /// `x` as the `[B, pixels]` rows the model reads, by [`flatten_images`] with the model's
+    /// input size: what [`encode`](Self::encode), [`Objective::compute`](crate::objective::Objective::compute)
+    /// and the [`Trainer`](crate::training::Trainer) apply to images before using them.
+    pub fn flatten_input(&self, x: &Tensor) -> Result<Tensor> {
+        flatten_images(x, self.config.input_dim(), self.name())
+    }
+}
+
+/// The one image-shape convention of the crate: a batch of `pixels`-pixel images as `[B, pixels]`
+/// rows. Accepts `[B, pixels]` as is, and, when `pixels` is a square `s * s` (784 = 28 * 28),
+/// `[B, 1, s, s]` (candle's `[N, C, H, W]`) and `[B, s, s]`, which it flattens (no copy for a
+/// contiguous tensor). Anything else is an error naming `what`: a `[B, 1, 56, 14]` batch has
+/// 784 pixels per image too, but reading it as 28 x 28 would scramble every image.
+///
+/// ```
+/// # fn main() -> vae_core::Result<()> {
+/// use candle_core::{DType, Device, Tensor};
+/// use vae_core::models::flatten_images;
+/// let images = Tensor::zeros((4, 1, 28, 28), DType::F32, &Device::Cpu)?;
+/// assert_eq!(flatten_images(&images, 784, "x")?.dims(), &[4, 784]);
+/// assert_eq!(flatten_images(&images.squeeze(1)?, 784, "x")?.dims(), &[4, 784]);
+/// let wrong = Tensor::zeros((4, 1, 56, 14), DType::F32, &Device::Cpu)?;
+/// let e = flatten_images(&wrong, 784, "x").unwrap_err().to_string();
+/// assert!(e.contains("expected [B, 784] or [B, 1, 28, 28], got [4, 1, 56, 14]"), "{e}");
+/// # Ok(()) }
+/// ```
+pub fn flatten_images(x: &Tensor, pixels: usize, what: &str) -> Result<Tensor> {
+    let side = (1..=pixels).find(|s| s * s >= pixels).filter(|s| s * s == pixels);
+    match (x.dims(), side) {
+        ([_, n], _) if *n == pixels => Ok(x.clone()),
+        ([b, 1, h, w], Some(s)) | ([b, h, w], Some(s)) if *h == s && *w == s => Ok(x.reshape((*b, pixels))?),
+        (dims, _) => {
+            let shapes = match side {
+                Some(s) => format!("[B, {pixels}] or [B, 1, {s}, {s}]"),
+                None => format!("[B, {pixels}]"),
+            };
+            let hint = if x.elem_count() == pixels {
+                format!("; for a single image use `.reshape((1, {pixels}))?`")
+            } else {
+                String::new()
+            };
+            Err(Error::config(format!("{what}: expected {shapes}, got {dims:?}{hint}")))
         }
     }
 }
@@ -604,6 +664,34 @@ mod tests {
             }
             assert!(m.sample_prior(2, None, &mut Rng::new(0)).is_ok());
         }
+    }
+
+    #[test]
+    fn images_are_read_as_rows_or_28_by_28_and_nothing_else() {
+        let dev = Device::Cpu;
+        let x = Rng::new(3).rand((4, 784), 0.0, 1.0, &dev).unwrap();
+        for name in ["mlp-vae", "conv-vae"] {
+            let m = Model::from_name(name, Some(2), 0, &dev).unwrap();
+            let want = m.encode(&x, None).unwrap().mean.to_vec2::<f32>().unwrap();
+            for shape in [&[4, 1, 28, 28][..], &[4, 28, 28]] {
+                let got = m.encode(&x.reshape(shape).unwrap(), None).unwrap().mean.to_vec2::<f32>().unwrap();
+                assert_eq!(got, want, "{name} {shape:?}");
+            }
+            // 784 pixels per image, but not 28 x 28: reading them as such would scramble them.
+            for shape in [&[4, 1, 56, 14][..], &[4, 2, 14, 28], &[4, 56, 14], &[3136]] {
+                let e = m.encode(&x.reshape(shape).unwrap(), None).unwrap_err().to_string();
+                assert!(e.contains("expected [B, 784] or [B, 1, 28, 28], got"), "{name} {shape:?}: {e}");
+            }
+        }
+        let m = Model::from_name("mlp-vae", None, 0, &dev).unwrap();
+        let e = m.encode(&x.narrow(0, 0, 1).unwrap().reshape(784).unwrap(), None).unwrap_err().to_string();
+        assert!(e.contains("[784]") && e.contains("reshape((1, 784))"), "{e}");
+        // A dense model of another size takes rows only, unless its size is a square.
+        assert!(flatten_images(&x, 784, "x").is_ok());
+        let e = flatten_images(&x.reshape((4, 1, 28, 28)).unwrap(), 10, "x").unwrap_err().to_string();
+        assert!(e.contains("x: expected [B, 10], got [4, 1, 28, 28]"), "{e}");
+        let small = Tensor::zeros((2, 1, 3, 3), DType::F32, &dev).unwrap();
+        assert_eq!(flatten_images(&small, 9, "x").unwrap().dims(), &[2, 9]);
     }
 
     #[test]

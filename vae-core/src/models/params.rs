@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 /// A `VarMap` plus the generator its new variables are drawn from.
 #[derive(Clone)]
 pub struct Params {
+    /// The variables by name (`encoder.fc0.weight`, ...); shared by every clone.
     pub varmap: VarMap,
     rng: Arc<Mutex<Rng>>,
     /// For [`Params::with_limit`]; shared by every clone.
@@ -41,6 +42,8 @@ struct Limit {
 }
 
 impl Params {
+    /// An empty store whose variables will be initialised from the project RNG seeded by `seed`,
+    /// in the order the model asks for them: the same seed and model give the same weights.
     pub fn new(seed: u64) -> Self {
         Self { varmap: VarMap::new(), rng: Arc::new(Mutex::new(Rng::new(seed))), limit: None }
     }
@@ -80,6 +83,8 @@ impl Params {
         Ok(())
     }
 
+    /// A candle `VarBuilder` that creates (or returns) this store's variables as `dtype` on
+    /// `device`: what the layer constructors take.
     pub fn var_builder(&self, dtype: DType, device: &Device) -> VarBuilder<'static> {
         VarBuilder::from_backend(Box::new(self.clone()), dtype, device.clone())
     }
@@ -97,6 +102,8 @@ impl Params {
         self.named_vars().into_iter().filter(|(n, _)| !n.contains("running_")).map(|(_, v)| v).collect()
     }
 
+    /// The number of trainable values (weights and biases; batch-norm running statistics are
+    /// not counted), as PyTorch's and Keras's summaries count them.
     pub fn num_parameters(&self) -> usize {
         self.trainable_vars().iter().map(|v| v.elem_count()).sum()
     }

@@ -135,7 +135,9 @@ widest_simd! {
 /// is axis `axes[a]` of the source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Permute3 {
+    /// The source's shape.
     pub dims: [usize; 3],
+    /// For each axis of the result, the source axis it is.
     pub axes: [usize; 3],
 }
 

@@ -28,7 +28,9 @@ use super::kernels::{conv_out_len, for_batches, im2col, matmul, num_threads, spl
 /// Forward convolution `conv2d(x, w)`; see the module docs.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv2dOp {
+    /// Step between output pixels, in input pixels.
     pub stride: usize,
+    /// Zeros added on every side of the input.
     pub padding: usize,
 }
 
@@ -155,8 +157,11 @@ impl CustomOp2 for Conv2dOp {
 /// Also the weight gradient of a transposed convolution, with the roles of the two swapped.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv2dWeightGrad {
+    /// Side of the square kernel.
     pub k: usize,
+    /// The forward convolution's stride.
     pub stride: usize,
+    /// The forward convolution's padding.
     pub padding: usize,
 }
 

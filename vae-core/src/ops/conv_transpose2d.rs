@@ -3,7 +3,7 @@
 //! With `x: [B, Cin, H, W]` and `w: [Cin, Cout, K, K]` (candle's and PyTorch's layout), every
 //! input pixel spreads a `Cout x K x K` patch, weighted by `w`, over the output; overlapping patches
 //! add. As matrices: `w` viewed as `[Cin, Cout*K*K]`, transposed, times `x[b]` viewed as
-//! `[Cin, H*W]`, then `col2im` scatters the columns. It is the adjoint of [`super::conv2d`] with the
+//! `[Cin, H*W]`, then `col2im` scatters the columns. It is the adjoint of [`conv2d`](fn@super::conv2d) with the
 //! same stride and padding, which is why the output size is any `OH` with
 //! `(OH + 2p - K) / s + 1 = H`, i.e. `OH = (H-1)*s - 2p + K + output_padding`, `output_padding < s`.
 //! Smaller outputs cut rows and columns at the end ([`super::conv_transpose2d_cropped`],
@@ -32,9 +32,13 @@ use super::kernels::{col2im, for_batches, im2col, matmul, num_threads, split, El
 /// Transposed convolution with an explicit output size; see the module docs.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvTranspose2dOp {
+    /// Output pixels per input pixel along each axis.
     pub stride: usize,
+    /// Rows and columns cut from every side of the full output.
     pub padding: usize,
+    /// Output height: what PyTorch's `output_padding` and a crop at the end decide.
     pub out_h: usize,
+    /// Output width.
     pub out_w: usize,
 }
 
@@ -145,6 +149,7 @@ impl CustomOp2 for ConvTranspose2dOp {
 /// `dW = Σ_b x[b] · colᵀ`. The two separate ops would each build `col`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvTranspose2dGrads {
+    /// The forward transposed convolution.
     pub op: ConvTranspose2dOp,
 }
 

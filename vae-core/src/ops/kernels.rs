@@ -22,7 +22,9 @@ use std::ops::{AddAssign, Range};
 
 /// Element types the kernels run on (the ones `gemm` supports and candle stores on CPU).
 pub trait Elem: Copy + Default + Send + Sync + AddAssign + 'static {
+    /// The additive identity, for clearing buffers.
     const ZERO: Self;
+    /// The multiplicative identity, for `gemm`'s scale factors.
     const ONE: Self;
 }
 impl Elem for f32 {
@@ -51,15 +53,19 @@ pub fn conv_out_len(len: usize, k: usize, stride: usize, padding: usize) -> Opti
 pub struct Window {
     /// Channels of the image.
     pub c: usize,
-    /// Image height and width.
+    /// Image height.
     pub h: usize,
+    /// Image width.
     pub w: usize,
-    /// Kernel size, stride and padding.
+    /// Kernel size.
     pub k: usize,
+    /// Step between window positions.
     pub stride: usize,
+    /// Zeros around the image.
     pub padding: usize,
-    /// Positions down and across (a convolution's output size, a transposed convolution's input).
+    /// Positions down (a convolution's output height, a transposed convolution's input height).
     pub oh: usize,
+    /// Positions across.
     pub ow: usize,
 }
 
@@ -90,7 +96,7 @@ impl Window {
 /// Unfolds one image `x: [c, h, w]` into `col: [c*k*k, oh*ow]` (row-major), the shapes of `win`.
 ///
 /// With stride `s > 1` a tap reads every `s`-th pixel of an image row, a gather the compiler
-/// cannot vectorise. Each channel is first split into `s` column phases (see [`deinterleave`]),
+/// cannot vectorise. Each channel is first split into `s` column phases (see `deinterleave`),
 /// after which every tap of every output row is one contiguous copy.
 pub fn im2col<T: Elem>(x: &[T], win: Window, col: &mut [T]) {
     let Window { c, h, w, k, stride, padding, oh, ow } = win;
@@ -245,8 +251,11 @@ pub(crate) fn valid_range(tap: usize, padding: usize, stride: usize, len: usize,
 /// A row-major matrix view for [`matmul`]: element `(i, j)` lives at `ptr[i*rs + j*cs]`.
 #[derive(Clone, Copy)]
 pub struct Mat<T> {
+    /// Element (0, 0).
     pub ptr: *const T,
+    /// Row stride, in elements.
     pub rs: isize,
+    /// Column stride, in elements.
     pub cs: isize,
 }
 

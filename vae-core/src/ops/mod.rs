@@ -8,8 +8,8 @@
 //!
 //! | op | forward | input gradient | weight gradient |
 //! |----|---------|----------------|-----------------|
-//! | [`conv2d`] | `W · im2col(x)` | `conv_transpose2d(dy, W)` | `dy · im2col(x)ᵀ` |
-//! | [`conv_transpose2d`] | `col2im(Wᵀ · x)` | `conv2d(dy, W)` | `x · im2col(dy)ᵀ` |
+//! | [`conv2d`](fn@conv2d) | `W · im2col(x)` | `conv_transpose2d(dy, W)` | `dy · im2col(x)ᵀ` |
+//! | [`conv_transpose2d`](fn@conv_transpose2d) | `col2im(Wᵀ · x)` | `conv2d(dy, W)` | `x · im2col(dy)ᵀ` |
 //!
 //! Semantics are candle's (`Tensor::conv2d` with dilation 1 and groups 1, `Tensor::conv_transpose2d`
 //! with dilation 1), square kernels only. Bias is left to the caller (`broadcast_add`). On CUDA or
@@ -129,7 +129,7 @@ pub fn conv_transpose2d(
     conv_transpose2d_cropped(x, w, stride, padding, output_padding, 0)
 }
 
-/// [`conv_transpose2d`] with `crop_end` more rows and columns cut from the bottom and the right:
+/// [`conv_transpose2d`](fn@conv_transpose2d) with `crop_end` more rows and columns cut from the bottom and the right:
 /// `OH = (H - 1)*stride - 2*padding + K + output_padding - crop_end`, the same values as candle's
 /// `conv_transpose2d` followed by `narrow` to the first `OH` rows and `OW` columns.
 ///
