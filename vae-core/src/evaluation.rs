@@ -185,8 +185,10 @@ pub fn pixel_error(model: &Model, split: &Split) -> Result<f64> {
         return Err(Error::config("pixel_error: the split is empty; pass a split with at least one image"));
     }
     let labels = model.num_classes().map(|_| &split.labels);
-    let r = reconstruct_all(model, &split.images, labels)?;
-    per_pixel_mean(&(r - &split.images)?.sqr()?)
+    // Rows, so that an image-shaped split is compared with its [N, 784] reconstruction.
+    let images = model.flatten_input(&split.images)?;
+    let r = reconstruct_all(model, &images, labels)?;
+    per_pixel_mean(&(r - &images)?.sqr()?)
 }
 
 /// Anomaly score per image: squared reconstruction error summed over pixels. Images unlike the
@@ -194,8 +196,9 @@ pub fn pixel_error(model: &Model, split: &Split) -> Result<f64> {
 /// conditional model reconstructs each image given its class.
 pub fn anomaly_scores(model: &Model, images: &Tensor, labels: Option<&Tensor>) -> Result<Vec<f32>> {
     check_images("anomaly_scores", images, labels)?;
-    let r = reconstruct_all(model, images, labels)?;
-    Ok(squared_error(&r, images)?.to_vec1::<f32>()?)
+    let images = model.flatten_input(images)?;
+    let r = reconstruct_all(model, &images, labels)?;
+    Ok(squared_error(&r, &images)?.to_vec1::<f32>()?)
 }
 
 /// The batched helpers narrow images and labels together: no images would end in candle's
@@ -257,6 +260,8 @@ pub fn iwae_nll(model: &Model, split: &Split, k: usize, max_rows: usize, rng: &m
     let per_round = k.min(max_rows);
     let group = (max_rows / per_round).max(1);
     let (mut total, mut n) = (0f64, 0usize);
+    // Rows: the log-likelihood sums over the last dimension.
+    let split = &Split { images: model.flatten_input(&split.images)?, labels: split.labels.clone() };
     for batch in batches(split, group, None)? {
         let batch = batch?;
         let b = batch.len();
@@ -728,6 +733,21 @@ mod tests {
         assert!(msg(linear_probe(&z, &[0, 1, 1], &none, &[], 2, 1, 0).unwrap_err()).contains("no test codes"));
         assert!(msg(linear_probe(&none, &[], &z, &[0, 1, 1], 2, 1, 0).unwrap_err()).contains("no train codes"));
         assert!(msg(class_means(&none, &[], 0).unwrap_err()).contains("0 rows in 0 classes"));
+    }
+
+    #[test]
+    fn image_shaped_splits_score_as_their_rows() {
+        // pixel_error, anomaly_scores and iwae_nll compared or summed [N, 1, 28, 28] images with
+        // [N, 784] reconstructions: a candle shape error (or a sum over one image row).
+        let (model, rows) = tiny_vae_and_images(3);
+        let images = Split { images: rows.images.reshape((3, 1, 28, 28)).unwrap(), labels: rows.labels.clone() };
+        assert_eq!(pixel_error(&model, &images).unwrap(), pixel_error(&model, &rows).unwrap());
+        assert_eq!(
+            anomaly_scores(&model, &images.images, None).unwrap(),
+            anomaly_scores(&model, &rows.images, None).unwrap()
+        );
+        let nll = |s: &Split| iwae_nll(&model, s, 4, 100, &mut Rng::new(5)).unwrap();
+        assert_eq!(nll(&images), nll(&rows));
     }
 
     #[test]
